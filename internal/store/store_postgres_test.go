@@ -1,0 +1,11 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/damocles-go/damocles/internal/store/storetest"
+)
+
+func TestPostgres(t *testing.T) {
+	storetest.Exercise(t, storetest.NewPostgres)
+}
