@@ -4,22 +4,13 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/urfave/cli/v2"
 
-	"github.com/damocles-go/damocles/internal/logs"
+	"github.com/damocles-go/damocles/internal/cliutil"
 	"github.com/damocles-go/damocles/internal/version"
 )
 
-func main() {
-	logs.Setup()
-	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintf(os.Stderr, "ERROR: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { cliutil.Main(newApp()) }
 
 func newApp() *cli.App {
 	return &cli.App{
