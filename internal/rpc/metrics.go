@@ -21,11 +21,11 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 	m := &serverMetrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "damocles", Subsystem: "rpc", Name: "calls_total",
-			Help: "Venus API calls by method and outcome (ok, or error, permission refusals included).",
+			Help: "JSON-RPC calls by method and outcome (ok, or error, permission refusals included).",
 		}, []string{"method", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "damocles", Subsystem: "rpc", Name: "call_duration_seconds",
-			Help:    "Time spent in Venus API methods.",
+			Help:    "Time spent in JSON-RPC methods.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9), // 1ms .. ~65s
 		}, []string{"method"}),
 		authRejected: prometheus.NewCounter(prometheus.CounterOpts{
@@ -41,13 +41,13 @@ func newServerMetrics(reg prometheus.Registerer) (*serverMetrics, error) {
 	return m, nil
 }
 
-// instrument wraps every func in internal (a pointer to VenusStruct's
-// Internal) to count and time its calls. Every such func returns an error
+// instrument wraps every func in internal (a pointer to a proxy's
+// Internal, such as VenusStruct's) to count and time its calls. Every such func returns an error
 // last (TestVenusStructShape holds them to it).
-func (m *serverMetrics) instrument(internal any) {
+func (m *serverMetrics) instrument(namespace string, internal any) {
 	v := reflect.ValueOf(internal).Elem()
 	for i := range v.NumField() {
-		method := Namespace + "." + v.Type().Field(i).Name
+		method := namespace + "." + v.Type().Field(i).Name
 		// A copy of the func, not the field: the field is overwritten
 		// below and calling through it would recurse.
 		inner := reflect.ValueOf(v.Field(i).Interface())

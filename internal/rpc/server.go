@@ -53,11 +53,28 @@ type ServerConfig struct {
 	// Registry receives the RPC metrics and is what /metrics serves. Nil
 	// makes a new one holding the Go runtime and process collectors.
 	Registry *prometheus.Registry
+	// Path is where JSON-RPC is served; empty means Path (/rpc/v0). The
+	// devnet serves the Lotus API at /rpc/v1.
+	Path string
 }
 
-// Server serves the Venus API at /rpc/v0 (HTTP POST and websocket),
-// /healthcheck and /metrics on one listener.
+// API is one JSON-RPC namespace served by a Server.
+type API struct {
+	// Namespace prefixes the method names: "Venus", "Filecoin".
+	Namespace string
+	// Impl has every method of Proxy's Internal funcs, same signatures.
+	Impl any
+	// Proxy points to a Lotus-style struct whose Internal field holds one
+	// perm-tagged func per method (VenusStruct is one); the server fills
+	// the funcs with permission-checked calls into Impl.
+	Proxy any
+}
+
+// Server serves JSON-RPC namespaces at one path (the Venus API at /rpc/v0
+// for the manager), over HTTP POST and websocket, with /healthcheck and
+// /metrics on the same listener.
 type Server struct {
+	path     string
 	secret   []byte
 	trusted  atomic.Pointer[[]netip.Prefix]
 	registry *prometheus.Registry
@@ -65,19 +82,24 @@ type Server struct {
 	mux      *http.ServeMux
 }
 
-// NewServer serves impl, which must have every Venus method with the same
-// signature (it need not be a Venus itself: the domains implement parts
-// of it and the binary combines them). Each call is checked against the
-// method's perm tag before it reaches impl.
+// NewServer serves the Venus API from impl, which must have every Venus
+// method with the same signature (it need not be a Venus itself: the
+// domains implement parts of it and the binary combines them). Each call
+// is checked against the method's perm tag before it reaches impl.
 func NewServer(impl any, cfg ServerConfig) (*Server, error) {
+	return NewAPIServer(cfg, API{Namespace: Namespace, Impl: impl, Proxy: &VenusStruct{}})
+}
+
+// NewAPIServer serves several namespaces on one path with the same tokens
+// and permission rules.
+func NewAPIServer(cfg ServerConfig, apis ...API) (*Server, error) {
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("rpc server: no JWT secret; create one with NewSecret and keep it with the manager's home")
 	}
-	var proxy VenusStruct
-	if err := checkImpl(impl, &proxy.Internal); err != nil {
-		return nil, err
+	path := cfg.Path
+	if path == "" {
+		path = Path
 	}
-
 	reg := cfg.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -88,16 +110,30 @@ func NewServer(impl any, cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 
-	// defaultPerms only applies to a context without permissions, which
-	// the auth middleware never lets through; read is the safe floor.
-	auth.PermissionedProxy(AllPermissions, []Permission{PermRead}, impl, &proxy.Internal)
-	m.instrument(&proxy.Internal)
 	rpcServer := jsonrpc.NewServer(jsonrpc.WithMaxRequestSize(MaxRequestSize))
-	rpcServer.Register(Namespace, &proxy)
+	for _, api := range apis {
+		internal, err := internalFuncs(api.Proxy)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkImpl(api.Namespace, api.Impl, internal); err != nil {
+			return nil, err
+		}
+		// go-jsonrpc serves the proxy's methods, not its Internal funcs: a
+		// func without its forwarding method would answer "not found".
+		if err := checkImpl(api.Namespace, api.Proxy, internal); err != nil {
+			return nil, fmt.Errorf("%w (the proxy needs a forwarding method per Internal func)", err)
+		}
+		// defaultPerms only applies to a context without permissions, which
+		// the auth middleware never lets through; read is the safe floor.
+		auth.PermissionedProxy(AllPermissions, []Permission{PermRead}, api.Impl, internal)
+		m.instrument(api.Namespace, internal)
+		rpcServer.Register(api.Namespace, api.Proxy)
+	}
 
-	s := &Server{secret: slices.Clone(cfg.Secret), registry: reg, metrics: m, mux: http.NewServeMux()}
+	s := &Server{path: path, secret: slices.Clone(cfg.Secret), registry: reg, metrics: m, mux: http.NewServeMux()}
 	s.SetTrustedNetworks(cfg.TrustedNetworks)
-	s.mux.Handle(Path, rpcMethods(s.authenticate(rpcServer)))
+	s.mux.Handle(path, rpcMethods(s.authenticate(rpcServer)))
 	s.mux.HandleFunc("/healthcheck", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
@@ -106,10 +142,23 @@ func NewServer(impl any, cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
-// checkImpl reports every Venus method impl lacks or has with another
+// internalFuncs returns a pointer to proxy's Internal struct of funcs.
+func internalFuncs(proxy any) (any, error) {
+	v := reflect.ValueOf(proxy)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("rpc server: proxy %T is not a pointer to a struct", proxy)
+	}
+	f := v.Elem().FieldByName("Internal")
+	if !f.IsValid() || f.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("rpc server: proxy %T has no Internal struct of funcs", proxy)
+	}
+	return f.Addr().Interface(), nil
+}
+
+// checkImpl reports every method of the namespace impl lacks or has with another
 // signature. go-jsonrpc's PermissionedProxy would only panic on the first
 // call of such a method, long after start-up.
-func checkImpl(impl any, internal any) error {
+func checkImpl(namespace string, impl any, internal any) error {
 	if impl == nil {
 		return errors.New("rpc server: no API implementation")
 	}
@@ -127,7 +176,7 @@ func checkImpl(impl any, internal any) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("rpc server: %T does not implement the Venus API: %s", impl, strings.Join(problems, "; "))
+		return fmt.Errorf("rpc server: %T does not implement the %s API: %s", impl, namespace, strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -138,7 +187,7 @@ func (s *Server) Handler() http.Handler {
 	return s.mux
 }
 
-// Handle adds a route outside /rpc/v0, served on the same listener
+// Handle adds a route outside the JSON-RPC path, served on the same listener
 // (damocles serves /piecestore/ there). h does its own authentication.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
@@ -204,7 +253,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Infow("serving RPC", "addr", ln.Addr().String(), "path", Path)
+	log.Infow("serving RPC", "addr", ln.Addr().String(), "path", s.path)
 
 	var err error
 	select {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -576,6 +577,67 @@ func TestVenusStructShape(t *testing.T) {
 		}
 		if f.Type.NumIn() == 0 || f.Type.In(0) != ctxType || f.Type.NumOut() == 0 || f.Type.Out(f.Type.NumOut()-1) != errType {
 			t.Errorf("%s: %s must take a context first and return an error last", f.Name, f.Type)
+		}
+	}
+}
+
+// echoStruct is a second namespace, as the devnet serves Filecoin and
+// Devnet side by side.
+type echoStruct struct {
+	Internal struct {
+		Echo  func(ctx context.Context, s string) (string, error) `perm:"read"`
+		Write func(ctx context.Context) error                     `perm:"sign"`
+	}
+}
+
+func (s *echoStruct) Echo(ctx context.Context, v string) (string, error) {
+	return s.Internal.Echo(ctx, v)
+}
+func (s *echoStruct) Write(ctx context.Context) error { return s.Internal.Write(ctx) }
+
+type echoImpl struct{}
+
+func (echoImpl) Echo(_ context.Context, s string) (string, error) { return s, nil }
+func (echoImpl) Write(context.Context) error                      { return nil }
+
+func TestAPIServerServesSeveralNamespacesOnItsPath(t *testing.T) {
+	secret, _ := rpc.NewSecret()
+	srv, err := rpc.NewAPIServer(rpc.ServerConfig{Secret: secret, Path: "/rpc/v1"},
+		rpc.API{Namespace: "Venus", Impl: newFakeVenus(secret), Proxy: &rpc.VenusStruct{}},
+		rpc.API{Namespace: "Echo", Impl: echoImpl{}, Proxy: &echoStruct{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	call := func(method, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/rpc/v1", strings.NewReader(`{"jsonrpc":"2.0","method":"`+method+`","params":[`+map[bool]string{true: `"hi"`, false: ``}[method == "Echo.Echo"]+`],"id":1}`))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		code, body := do(t, req)
+		return code, string(body)
+	}
+	if code, body := call("Echo.Echo", ""); code != 200 || !strings.Contains(body, `"result":"hi"`) {
+		t.Fatalf("Echo.Echo = %d %s", code, body)
+	}
+	if _, body := call("Venus.Version", ""); !strings.Contains(body, "v0.0.0-fake-test") {
+		t.Fatalf("Venus.Version = %s", body)
+	}
+	if _, body := call("Echo.Write", ""); !strings.Contains(body, "need 'sign'") {
+		t.Fatalf("Echo.Write without a token = %s; want a missing-permission error", body)
+	}
+	sign, _ := rpc.NewToken(secret, []rpc.Permission{rpc.PermRead, rpc.PermWrite, rpc.PermSign})
+	if _, body := call("Echo.Write", sign); strings.Contains(body, "error") {
+		t.Fatalf("Echo.Write with a sign token = %s", body)
+	}
+	if code, _ := call("Echo.Echo", ""); code != 200 {
+		t.Fatal("the custom path is not served")
+	}
+	if resp, err := http.Post(hs.URL+"/rpc/v0", "application/json", strings.NewReader(`{}`)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("/rpc/v0 on a /rpc/v1 server: HTTP %d, want 404", resp.StatusCode)
 		}
 	}
 }
