@@ -43,6 +43,8 @@ var utilCmd = &cli.Command{
 		},
 		utilAuthCmd,
 		utilWorkerCmd,
+		utilChainCmd,
+		utilMinerCmd,
 	},
 }
 
