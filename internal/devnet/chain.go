@@ -93,6 +93,8 @@ type Chain struct {
 	st       *chainState
 	// times[h] is the Unix millisecond timestamp of the tipset at h.
 	times []int64
+	// keys[h] is the key of the tipset at h, filled in order by key.
+	keys []cid.Cid
 	// byAddress resolves robust (key and actor) addresses to actor ids;
 	// byCid finds pending and executed messages by unsigned or signed CID.
 	byAddress map[address.Address]abi.ActorID
@@ -221,13 +223,13 @@ func (c *Chain) TipSetAt(h abi.ChainEpoch) (TipSet, error) {
 func (c *Chain) tipset(h abi.ChainEpoch) TipSet {
 	ts := TipSet{
 		Height: h,
-		Key:    tipsetCid(c.st.Seed, h),
+		Key:    c.key(h),
 		Time:   time.UnixMilli(c.times[h]),
 		Ticket: ticketBase(c.st.Seed, h),
 		Beacon: beaconBase(c.st.Seed, h),
 	}
 	if h > 0 {
-		ts.Parent = tipsetCid(c.st.Seed, h-1)
+		ts.Parent = c.key(h - 1)
 	}
 	return ts
 }

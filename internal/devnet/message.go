@@ -1,9 +1,7 @@
 package devnet
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 
 	"github.com/filecoin-project/go-address"
 	"github.com/filecoin-project/go-state-types/abi"
@@ -11,120 +9,32 @@ import (
 	"github.com/filecoin-project/go-state-types/crypto"
 	"github.com/filecoin-project/go-state-types/exitcode"
 	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-multihash"
-	cbg "github.com/whyrusleeping/cbor-gen"
-	"golang.org/x/crypto/blake2b"
+
+	"github.com/damocles-go/damocles/internal/chain"
 )
 
-// Message is a Filecoin message as Lotus defines it (chain/types.Message),
-// with the same field names, so the server maps it one to one. The devnet
-// keeps the gas fields as given and charges nothing.
-type Message struct {
-	Version    uint64
-	To         address.Address
-	From       address.Address
-	Nonce      uint64
-	Value      abi.TokenAmount
-	GasLimit   int64
-	GasFeeCap  abi.TokenAmount
-	GasPremium abi.TokenAmount
-	Method     abi.MethodNum
-	Params     []byte
-}
+// Message is a Filecoin message: chain.Message, whose CBOR and CID are
+// Lotus's. The devnet keeps the gas fields as given and charges nothing.
+type Message = chain.Message
 
-// MarshalCBOR writes the message as Lotus does: a CBOR tuple of its ten
-// fields in declaration order.
-func (m *Message) MarshalCBOR(w io.Writer) error {
-	cw := cbg.NewCborWriter(w)
-	if err := cw.WriteMajorTypeHeader(cbg.MajArray, 10); err != nil {
-		return err
-	}
-	if err := cw.WriteMajorTypeHeader(cbg.MajUnsignedInt, m.Version); err != nil {
-		return err
-	}
-	if err := m.To.MarshalCBOR(cw); err != nil {
-		return err
-	}
-	if err := m.From.MarshalCBOR(cw); err != nil {
-		return err
-	}
-	if err := cw.WriteMajorTypeHeader(cbg.MajUnsignedInt, m.Nonce); err != nil {
-		return err
-	}
-	value := zeroIfNil(m.Value)
-	if err := value.MarshalCBOR(cw); err != nil {
-		return err
-	}
-	if err := writeInt64(cw, m.GasLimit); err != nil {
-		return err
-	}
-	feeCap, premium := zeroIfNil(m.GasFeeCap), zeroIfNil(m.GasPremium)
-	if err := feeCap.MarshalCBOR(cw); err != nil {
-		return err
-	}
-	if err := premium.MarshalCBOR(cw); err != nil {
-		return err
-	}
-	if err := cw.WriteMajorTypeHeader(cbg.MajUnsignedInt, uint64(m.Method)); err != nil {
-		return err
-	}
-	if err := cw.WriteMajorTypeHeader(cbg.MajByteString, uint64(len(m.Params))); err != nil {
-		return err
-	}
-	_, err := cw.Write(m.Params)
-	return err
-}
-
-func writeInt64(cw *cbg.CborWriter, v int64) error {
-	if v >= 0 {
-		return cw.WriteMajorTypeHeader(cbg.MajUnsignedInt, uint64(v))
-	}
-	return cw.WriteMajorTypeHeader(cbg.MajNegativeInt, uint64(-v-1))
-}
-
-// Cid is the message's CID as Lotus computes it: CIDv1, dag-cbor,
-// blake2b-256 of MarshalCBOR's bytes. For a BLS-signed message it is also
-// the signed message's CID.
-func (m *Message) Cid() cid.Cid {
-	var buf bytes.Buffer
-	if err := m.MarshalCBOR(&buf); err != nil {
-		// Writing to a bytes.Buffer fails only on a broken address, which
-		// Push refuses before computing a CID.
-		panic(fmt.Sprintf("devnet: encode message: %v", err))
-	}
-	return cborCid(buf.Bytes())
-}
-
-// SignedCid is the CID of the message signed with sig as Lotus computes
-// SignedMessage.Cid: the unsigned CID for BLS, otherwise the CID of the
-// CBOR tuple (message, signature).
-func (m *Message) SignedCid(sig crypto.Signature) cid.Cid {
-	if sig.Type == crypto.SigTypeBLS {
-		return m.Cid()
-	}
-	var buf bytes.Buffer
-	cw := cbg.NewCborWriter(&buf)
-	err := cw.WriteMajorTypeHeader(cbg.MajArray, 2)
-	if err == nil {
-		err = m.MarshalCBOR(cw)
-	}
-	if err == nil {
-		err = sig.MarshalCBOR(cw)
-	}
+// messageCid is the message's CID as Lotus computes it. A message that
+// passed validate has both addresses, the only way Cid can fail.
+func messageCid(m *Message) cid.Cid {
+	c, err := m.Cid()
 	if err != nil {
-		panic(fmt.Sprintf("devnet: encode signed message: %v", err))
+		panic(fmt.Sprintf("devnet: message CID: %v", err))
 	}
-	return cborCid(buf.Bytes())
+	return c
 }
 
-// cborCid is Filecoin's CID of a dag-cbor block (abi.CidBuilder).
-func cborCid(data []byte) cid.Cid {
-	digest := blake2b.Sum256(data)
-	mh, err := multihash.Encode(digest[:], multihash.BLAKE2B_MIN+31)
+// signedCid is the CID of the message signed with sig, as Lotus computes
+// it (a BLS-signed message keeps its unsigned CID).
+func signedCid(m *Message, sig crypto.Signature) cid.Cid {
+	c, err := (&chain.SignedMessage{Message: *m, Signature: sig}).Cid()
 	if err != nil {
-		panic(fmt.Sprintf("devnet: encode multihash: %v", err))
+		panic(fmt.Sprintf("devnet: signed message CID: %v", err))
 	}
-	return cid.NewCidV1(cid.DagCBOR, mh)
+	return c
 }
 
 // SignedMessage is a message with the devnet's simulated signature, what
@@ -132,7 +42,7 @@ func cborCid(data []byte) cid.Cid {
 type SignedMessage struct {
 	Message   Message
 	Signature crypto.Signature
-	// Cid is Message.SignedCid(Signature): the CID a Lotus client computes
+	// Cid is the signed message's CID: the one a Lotus client computes
 	// and then waits for.
 	Cid cid.Cid
 }
@@ -162,7 +72,7 @@ type MsgLookup struct {
 
 // normalized fills nil token amounts with zero, so that a message's CID and
 // its persisted form agree.
-func (m Message) normalized() Message {
+func normalized(m Message) Message {
 	m.Value = zeroIfNil(m.Value)
 	m.GasFeeCap = zeroIfNil(m.GasFeeCap)
 	m.GasPremium = zeroIfNil(m.GasPremium)
@@ -172,7 +82,7 @@ func (m Message) normalized() Message {
 	return m
 }
 
-func (m *Message) validate() error {
+func validateMessage(m *Message) error {
 	if m.To == address.Undef || m.From == address.Undef {
 		return fmt.Errorf("message needs both To and From addresses")
 	}

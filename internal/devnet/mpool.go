@@ -74,10 +74,10 @@ func (c *Chain) push(msg Message, assignNonce bool) (*msgRecord, error) {
 	if c.closed {
 		return nil, errors.New("devnet: chain is closed")
 	}
-	if err := msg.validate(); err != nil {
+	if err := validateMessage(&msg); err != nil {
 		return nil, err
 	}
-	msg = msg.normalized()
+	msg = normalized(msg)
 	sender, known := c.resolve(msg.From)
 	signer := known && sender.WalletKey > 0
 	if assignNonce {
@@ -88,11 +88,11 @@ func (c *Chain) push(msg Message, assignNonce bool) (*msgRecord, error) {
 	} else if want := c.nextNonce(msg.From); msg.Nonce != want {
 		return nil, fmt.Errorf("message from %s has nonce %d, the next nonce is %d", msg.From, msg.Nonce, want)
 	}
-	rec := &msgRecord{Message: msg, Cid: msg.Cid(), PushedAt: c.st.Height}
+	rec := &msgRecord{Message: msg, Cid: messageCid(&msg), PushedAt: c.st.Height}
 	if signer {
 		sig := simulatedSignature(c.st.Seed, sender.WalletKey-1, rec.Cid.Bytes())
 		rec.Signature = &sig
-		rec.SignedCid = msg.SignedCid(sig)
+		rec.SignedCid = signedCid(&msg, sig)
 	}
 	if _, dup := c.byCid[rec.Cid]; dup {
 		return nil, fmt.Errorf("message %s was already pushed", rec.Cid)
@@ -159,7 +159,7 @@ func (c *Chain) Lookup(id cid.Cid) (l MsgLookup, found bool) {
 		Message: id,
 		Receipt: Receipt{ExitCode: rec.Receipt.ExitCode, Return: bytes.Clone(rec.Receipt.Return)},
 		Height:  rec.Epoch,
-		TipSet:  tipsetCid(c.st.Seed, rec.Epoch),
+		TipSet:  c.key(rec.Epoch),
 		Error:   rec.Error,
 	}, true
 }

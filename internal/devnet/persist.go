@@ -219,13 +219,14 @@ func (c *Chain) load(cfg Config) (bool, error) {
 		return false, err
 	}
 	c.times = slices.Clone(times[:st.Height+1])
+	c.keys = nil
 	replayed := abi.ChainEpoch(len(times)) - 1 - st.Height
 	c.replaying = true
 	next := 0
 	pushUpTo := func(h abi.ChainEpoch) {
 		for ; next < len(wal) && wal[next].Head <= h; next++ {
-			msg := wal[next].Message.normalized()
-			if _, known := c.byCid[msg.Cid()]; known {
+			msg := normalized(wal[next].Message)
+			if _, known := c.byCid[messageCid(&msg)]; known {
 				continue
 			}
 			if _, err := c.push(wal[next].Message, false); err != nil {

@@ -102,9 +102,9 @@ func AddressEntropy(a address.Address) []byte {
 	return buf.Bytes()
 }
 
-// tipsetCid is the key of the tipset at epoch: the CID of a dag-cbor block
-// holding the label, the seed and the epoch. It depends on nothing else,
-// so any epoch's key (and its parent's) is computed without history.
+// tipsetCid is a CID standing for the state at epoch (the state, receipt
+// and message roots of its block): a dag-cbor block holding the label, the
+// seed and the epoch.
 func tipsetCid(seed string, epoch abi.ChainEpoch) cid.Cid {
 	var buf bytes.Buffer
 	cw := cbg.NewCborWriter(&buf)
@@ -128,5 +128,17 @@ func tipsetCid(seed string, epoch abi.ChainEpoch) cid.Cid {
 	if err != nil {
 		panic(fmt.Sprintf("devnet: encode tipset: %v", err))
 	}
-	return cborCid(buf.Bytes())
+	c, err := abi.CidBuilder.Sum(buf.Bytes())
+	if err != nil {
+		panic(fmt.Sprintf("devnet: tipset root CID: %v", err))
+	}
+	return c
+}
+
+// writeInt64 writes a CBOR integer, major type 0 or 1 by sign.
+func writeInt64(cw *cbg.CborWriter, v int64) error {
+	if v >= 0 {
+		return cw.WriteMajorTypeHeader(cbg.MajUnsignedInt, uint64(v))
+	}
+	return cw.WriteMajorTypeHeader(cbg.MajNegativeInt, uint64(-v-1))
 }
