@@ -220,12 +220,16 @@ func (db *DB) nextMigration(ctx context.Context, q queryer) (*migration, error) 
 
 // apply runs m's statements and records it.
 func (db *DB) apply(ctx context.Context, q queryer, m *migration) error {
-	for _, stmt := range m.up[db.driver] {
+	stmts, err := m.statements(db.driver)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
 		if _, err := q.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("apply migration %d (%s): %w", m.version, m.name, err)
 		}
 	}
-	_, err := q.ExecContext(ctx,
+	_, err = q.ExecContext(ctx,
 		rebind(db.driver, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"),
 		m.version, m.name, time.Now().Unix())
 	if err != nil {

@@ -1,50 +1,74 @@
 package store
 
+import (
+	"fmt"
+	"strings"
+)
+
 // migration is one step of the schema. Versions start at 1 and follow the
 // order of migrations without gaps; a released migration is never edited,
 // only followed by a new one.
 //
-// up holds, per driver, statements run in order. On SQLite and PostgreSQL
-// they run in one transaction with the version record. MySQL commits each
-// DDL statement on its own, so a crash can leave a step half applied and
-// unrecorded: MySQL statements must be safe to run again (IF NOT EXISTS).
-//
-// Conventions that keep the three dialects alike:
-//   - key columns compare and sort bytewise whatever the database's
-//     default collation: TEXT in SQLite, TEXT COLLATE "C" in PostgreSQL,
-//     VARCHAR(255) in MySQL tables declared utf8mb4_bin (MySQL cannot
-//     index TEXT, and its usual default collation is case-insensitive);
-//   - times are unix seconds in a 64-bit integer, never a dialect's
-//     timestamp type;
-//   - SQLite tables are STRICT, so a value of the wrong type is an error as
-//     it is in the other engines.
+// ddl holds statements written once for every engine, with placeholders
+// for the types that differ (see dialectTypes); up, when set for a driver,
+// replaces ddl for it (for what no placeholder covers). On SQLite and
+// PostgreSQL a step runs in one transaction with its version record. MySQL
+// commits each DDL statement on its own, so a crash can leave a step half
+// applied and unrecorded: every statement must be safe to run again
+// (CREATE TABLE IF NOT EXISTS).
 type migration struct {
 	version int
 	name    string
+	ddl     []string
 	up      map[string][]string
+}
+
+// dialectTypes are the placeholders of migration.ddl, per driver. They keep
+// the three engines alike:
+//   - {key}: a text key that compares and sorts bytewise whatever the
+//     database's default collation (MySQL cannot index TEXT, and its usual
+//     default collation is case-insensitive);
+//   - {int}: a 64-bit integer; times are unix seconds in one, never a
+//     dialect's timestamp type;
+//   - {bytes}: binary data of any size (proofs run to megabytes);
+//   - {table}: after a CREATE TABLE's closing parenthesis. SQLite tables
+//     are STRICT, so a value of the wrong type is an error as it is in the
+//     other engines; MySQL tables are InnoDB with bytewise utf8mb4.
+var dialectTypes = map[string]*strings.Replacer{
+	DriverSQLite: strings.NewReplacer(
+		"{key}", "TEXT", "{text}", "TEXT", "{int}", "INTEGER", "{bytes}", "BLOB", "{table}", " STRICT"),
+	DriverPostgres: strings.NewReplacer(
+		"{key}", `TEXT COLLATE "C"`, "{text}", "TEXT", "{int}", "BIGINT", "{bytes}", "BYTEA", "{table}", ""),
+	DriverMySQL: strings.NewReplacer(
+		"{key}", "VARCHAR(255)", "{text}", "TEXT", "{int}", "BIGINT", "{bytes}", "LONGBLOB",
+		"{table}", " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"),
+}
+
+// statements returns the SQL of m for driver.
+func (m *migration) statements(driver string) ([]string, error) {
+	if stmts, ok := m.up[driver]; ok {
+		return stmts, nil
+	}
+	r, ok := dialectTypes[driver]
+	if !ok {
+		return nil, fmt.Errorf("migration %d (%s): no SQL dialect for driver %q", m.version, m.name, driver)
+	}
+	out := make([]string, len(m.ddl))
+	for i, s := range m.ddl {
+		out[i] = r.Replace(s)
+	}
+	return out, nil
 }
 
 var migrations = []migration{
 	{
 		version: 1,
 		name:    "create api_secrets",
-		up: map[string][]string{
-			DriverSQLite: {`CREATE TABLE api_secrets (
-				name       TEXT    PRIMARY KEY,
-				secret     BLOB    NOT NULL,
-				created_at INTEGER NOT NULL
-			) STRICT`},
-			DriverPostgres: {`CREATE TABLE api_secrets (
-				name       TEXT COLLATE "C" PRIMARY KEY,
-				secret     BYTEA  NOT NULL,
-				created_at BIGINT NOT NULL
-			)`},
-			DriverMySQL: {`CREATE TABLE IF NOT EXISTS api_secrets (
-				name       VARCHAR(255) PRIMARY KEY,
-				secret     BLOB   NOT NULL,
-				created_at BIGINT NOT NULL
-			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`},
-		},
+		ddl: []string{`CREATE TABLE IF NOT EXISTS api_secrets (
+			name       {key}   PRIMARY KEY,
+			secret     {bytes} NOT NULL,
+			created_at {int}   NOT NULL
+		){table}`},
 	},
 	{
 		// The thread count columns follow the worker's ping summary. The
@@ -52,44 +76,18 @@ var migrations = []migration{
 		// in MySQL 8.0.4 and later.
 		version: 2,
 		name:    "create workers",
-		up: map[string][]string{
-			DriverSQLite: {`CREATE TABLE workers (
-				name          TEXT    PRIMARY KEY,
-				dest          TEXT    NOT NULL,
-				version       TEXT    NOT NULL,
-				threads       INTEGER NOT NULL,
-				empty_threads INTEGER NOT NULL,
-				paused        INTEGER NOT NULL,
-				running       INTEGER NOT NULL,
-				waiting       INTEGER NOT NULL,
-				errors        INTEGER NOT NULL,
-				last_ping     INTEGER NOT NULL
-			) STRICT`},
-			DriverPostgres: {`CREATE TABLE workers (
-				name          TEXT COLLATE "C" PRIMARY KEY,
-				dest          TEXT   NOT NULL,
-				version       TEXT   NOT NULL,
-				threads       BIGINT NOT NULL,
-				empty_threads BIGINT NOT NULL,
-				paused        BIGINT NOT NULL,
-				running       BIGINT NOT NULL,
-				waiting       BIGINT NOT NULL,
-				errors        BIGINT NOT NULL,
-				last_ping     BIGINT NOT NULL
-			)`},
-			DriverMySQL: {`CREATE TABLE IF NOT EXISTS workers (
-				name          VARCHAR(255) PRIMARY KEY,
-				dest          TEXT   NOT NULL,
-				version       TEXT   NOT NULL,
-				threads       BIGINT NOT NULL,
-				empty_threads BIGINT NOT NULL,
-				paused        BIGINT NOT NULL,
-				running       BIGINT NOT NULL,
-				waiting       BIGINT NOT NULL,
-				errors        BIGINT NOT NULL,
-				last_ping     BIGINT NOT NULL
-			) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`},
-		},
+		ddl: []string{`CREATE TABLE IF NOT EXISTS workers (
+			name          {key}  PRIMARY KEY,
+			dest          {text} NOT NULL,
+			version       {text} NOT NULL,
+			threads       {int}  NOT NULL,
+			empty_threads {int}  NOT NULL,
+			paused        {int}  NOT NULL,
+			running       {int}  NOT NULL,
+			waiting       {int}  NOT NULL,
+			errors        {int}  NOT NULL,
+			last_ping     {int}  NOT NULL
+		){table}`},
 	},
 }
 
