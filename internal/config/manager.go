@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -685,78 +683,3 @@ func checkNumbers(fail func(key, format string, args ...any), cfg any) {
 	})
 }
 
-// elementKeyLine is keyLine for keys that may name an element of an array
-// of tables ("Miners[1].PoSt.Sender"): it narrows the search to the lines
-// of that element, then looks the key up there. A key that is not written
-// gives the line of the deepest table of it that is (the element's header,
-// say). An index of an inline array ("TrustedNetworks[1]") gives the line
-// of the array.
-func elementKeyLine(data []byte, key string) int {
-	lines := strings.Split(string(data), "\n")
-	from, to := 0, len(lines)
-	var names []string
-	for _, part := range splitKey(key) {
-		name, index := part, -1
-		if open := strings.IndexByte(part, '['); open > 0 && strings.HasSuffix(part, "]") {
-			if n, err := strconv.Atoi(part[open+1 : len(part)-1]); err == nil {
-				name, index = part[:open], n
-			}
-		}
-		names = append(names, name)
-		if index >= 0 {
-			var ok bool
-			if from, to, ok = elementLines(lines, from, to, names, index); !ok {
-				return 0
-			}
-		}
-	}
-	n := keyLine([]byte(strings.Join(lines[from:to], "\n")), strings.Join(names, "."))
-	if n == 0 {
-		return 0
-	}
-	return from + n
-}
-
-// elementLines narrows lines[from:to] to element index of the array of
-// tables named by array: from its [[...]] header to the next header that is
-// not inside it. It leaves the range alone when the array has no [[...]]
-// header (an inline array), and is not ok when it has too few elements.
-func elementLines(lines []string, from, to int, array []string, index int) (int, int, bool) {
-	start, seen := -1, 0
-	for n := from; n < to; n++ {
-		path, isArray, ok := tableHeader(lines[n])
-		if !ok {
-			continue
-		}
-		same := isArray && slices.Equal(path, array)
-		inside := len(path) > len(array) && slices.Equal(path[:len(array)], array)
-		switch {
-		case start >= 0 && (same || !inside):
-			return start, n, true
-		case same && seen == index:
-			start = n
-		}
-		if same {
-			seen++
-		}
-	}
-	switch {
-	case start >= 0:
-		return start, to, true
-	case seen == 0:
-		return from, to, true
-	}
-	return 0, 0, false
-}
-
-// tableHeader reads a [table] or [[array]] header line.
-func tableHeader(line string) (path []string, array, ok bool) {
-	line = strings.TrimSpace(stripComment(line))
-	if strings.HasPrefix(line, "[[") && strings.HasSuffix(line, "]]") {
-		return splitKey(line[2 : len(line)-2]), true, true
-	}
-	if strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]") {
-		return splitKey(line[1 : len(line)-1]), false, true
-	}
-	return nil, false, false
-}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"sort"
@@ -131,7 +130,11 @@ func (s *workerSource) locate(p place) (int, string) {
 	if p.arr == "" {
 		return keyLine(s.data, p.key), p.key
 	}
-	return elemLine(s.data, p.arr, p.idx, p.key), p.String()
+	key := fmt.Sprintf("%s[%d]", p.arr, p.idx)
+	if p.key != "" {
+		key += "." + p.key
+	}
+	return elementKeyLine(s.data, key), p.String()
 }
 
 func (s *workerSource) problem(lerr *LoadError, p place, format string, args ...any) {
@@ -205,60 +208,6 @@ func (s *workerSource) deprecations(w *Worker, raw map[string]any) Warnings {
 	return inFileOrder(warns)
 }
 
-// elemLine finds the line that sets key (dotted, relative to the element)
-// inside element idx (0-based) of the array of tables arr, following the
-// element's sub-tables. It returns the element's header line when the key
-// is not written there (e.g. a missing key), and 0 when there is no such
-// element.
-func elemLine(data []byte, arr string, idx int, key string) int {
-	arrPath := splitKey(arr)
-	want := append(append([]string{}, arrPath...), splitKey(key)...)
-	var table []string
-	count, header, inElem := -1, 0, false
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(stripComment(sc.Text()))
-		if line == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "[") {
-			isArray := strings.HasPrefix(line, "[[")
-			inner := strings.Trim(line, "[]")
-			table = splitKey(inner)
-			switch {
-			case isArray && equalKeys(table, arrPath):
-				count++
-				inElem = count == idx
-				if inElem {
-					if key == "" {
-						return n
-					}
-					header = n
-				}
-			case len(table) > len(arrPath) && commonPrefix(table, arrPath) == len(arrPath):
-				// a sub-table of the current element: stays in it
-			default:
-				if inElem {
-					return header
-				}
-			}
-			continue
-		}
-		if !inElem {
-			continue
-		}
-		eq := strings.Index(line, "=")
-		if eq < 0 {
-			continue
-		}
-		path := append(append([]string{}, table...), splitKey(line[:eq])...)
-		if commonPrefix(path, want) == len(want) {
-			return n
-		}
-	}
-	return header
-}
 
 func equalKeys(a, b []string) bool {
 	return len(a) == len(b) && commonPrefix(a, b) == len(a)
