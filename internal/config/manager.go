@@ -682,4 +682,3 @@ func checkNumbers(fail func(key, format string, args ...any), cfg any) {
 		}
 	})
 }
-

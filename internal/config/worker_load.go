@@ -207,8 +207,3 @@ func (s *workerSource) deprecations(w *Worker, raw map[string]any) Warnings {
 	}
 	return inFileOrder(warns)
 }
-
-
-func equalKeys(a, b []string) bool {
-	return len(a) == len(b) && commonPrefix(a, b) == len(a)
-}
