@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/filecoin-project/go-jsonrpc"
@@ -23,8 +24,9 @@ const (
 // addr is any notation netaddr.Parse reads, as written in [Common.API]
 // Chain: /ip4/10.0.0.1/tcp/1234, /dns/node/tcp/443/wss, ws://host:1234,
 // host:1234. The client uses a websocket, which ChainNotify needs, unless
-// the address names http or https; over HTTP, ChainNotify fails and
-// HeadEvents polls instead. token, when not empty, is sent as
+// a URL names http or https; over HTTP, ChainNotify fails and HeadEvents
+// polls instead. A multiaddr always gets a websocket, as Lotus's clients
+// dial one: the api file Lotus (and the devnet) writes ends in /http. token, when not empty, is sent as
 // "Authorization: Bearer <token>". A websocket client dials at once and
 // reconnects by itself after a lost connection; close it with the
 // returned closer.
@@ -34,7 +36,8 @@ func NewClient(ctx context.Context, addr, token string) (API, jsonrpc.ClientClos
 		return nil, nil, fmt.Errorf("chain node address: %w", err)
 	}
 	transport := "ws"
-	if ep.Scheme == "http" || ep.Scheme == "https" {
+	isURL := strings.Contains(addr, "://")
+	if isURL && (ep.Scheme == "http" || ep.Scheme == "https") {
 		transport = "http"
 	}
 	url := ep.URL(transport, Path)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/filecoin-project/go-bitfield"
 	"github.com/filecoin-project/go-state-types/abi"
@@ -274,5 +275,25 @@ func TestClientNullResults(t *testing.T) {
 	r, err := api.StateGetRandomnessFromTickets(ctx, crypto.DomainSeparationTag_SealRandomness, abi.ChainEpoch(9), []byte{1}, EmptyTSK)
 	if err != nil || string(r) != "\x05\x09\x01" {
 		t.Errorf("StateGetRandomnessFromTickets = %x, %v", r, err)
+	}
+}
+
+// Lotus writes its api file as a multiaddr ending in /http, and its own
+// clients still dial a websocket for it; so does ours, or a manager pointed
+// at such an address would lose ChainNotify and fall back to polling.
+func TestMultiaddrWithHTTPStillStreams(t *testing.T) {
+	node := newFakeNode()
+	node.setHead(node.addTipSet(t, nil, 0, "genesis"))
+	hostport := serveFakeNode(t, node)
+	host, port, _ := net.SplitHostPort(hostport)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := dial(t, "/ip4/"+host+"/tcp/"+port+"/http", "").ChainNotify(ctx); err != nil {
+		t.Fatalf("ChainNotify through a /http multiaddr: %v (over plain HTTP it cannot stream)", err)
+	}
+	select {
+	case <-node.streams:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the node saw no ChainNotify stream")
 	}
 }
