@@ -25,9 +25,9 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-# Runs the manager daemon on the embedded defaults (SQLite) in a throw-away
-# home on 127.0.0.1:1789; Ctrl-C stops it. The devnet demo replaces this
-# once the chain lands.
+# Runs a devnet and the manager on the embedded defaults (SQLite) in a
+# throw-away directory on loopback, creates a miner on the devnet through
+# the manager, and follows the chain; Ctrl-C stops everything.
 demo: build
 	./scripts/demo.sh
 
