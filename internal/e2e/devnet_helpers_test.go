@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -137,27 +136,9 @@ func (d *devnetProc) stop(t *testing.T) {
 // devnetCall posts one JSON-RPC request to the devnet's /rpc/v1.
 func devnetCall(t *testing.T, d *devnetProc, token, method string, params ...any) rpcReply {
 	t.Helper()
-	if params == nil {
-		params = []any{}
-	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, d.url+chain.Path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s: %v", method, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var r rpcReply
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatalf("%s: HTTP %d, decode %q: %v", method, resp.StatusCode, raw, err)
+	status, r := postRPC(t, d.url+chain.Path, token, method, params...)
+	if r.Error == nil && r.Result == nil && status != http.StatusOK {
+		t.Fatalf("%s: HTTP %d", method, status)
 	}
 	return r
 }

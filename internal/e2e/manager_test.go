@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,39 +13,10 @@ import (
 	"time"
 )
 
-// rpcCall posts one JSON-RPC request to the manager and decodes the reply.
-type rpcReply struct {
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
+// rpcCall posts one JSON-RPC request to the manager's /rpc/v0.
 func rpcCall(t *testing.T, url, token, method string, params ...any) (int, rpcReply) {
 	t.Helper()
-	if params == nil {
-		params = []any{}
-	}
-	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": method, "params": params, "id": 1})
-	req, _ := http.NewRequest(http.MethodPost, url+"/rpc/v0", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s: %v", method, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var r rpcReply
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, &r); err != nil {
-			t.Fatalf("%s: decode %q: %v", method, raw, err)
-		}
-	}
-	return resp.StatusCode, r
+	return postRPC(t, url+"/rpc/v0", token, method, params...)
 }
 
 // managerHome runs `daemon init` in a fresh home and returns it.
