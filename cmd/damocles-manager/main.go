@@ -30,9 +30,8 @@ func newApp() *cli.App {
 				EnvVars: []string{"DAMOCLES_PATH"},
 			},
 			&cli.StringFlag{
-				Name:   "net",
-				Usage:  "deprecated and ignored: the network comes from the chain node",
-				Hidden: false,
+				Name:  "net",
+				Usage: "deprecated and ignored: the network comes from the chain node",
 			},
 		},
 		Before: func(c *cli.Context) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -95,15 +96,15 @@ func identity(cfg *config.Worker) (name, dest string, err error) {
 // localIPTowards finds the local address the kernel would use to reach the
 // manager; no packet is sent (UDP "dial" only picks a route).
 func localIPTowards(managerURL string) (string, error) {
-	u, err := http.NewRequest(http.MethodGet, managerURL, nil)
+	u, err := url.Parse(managerURL)
 	if err != nil {
 		return "", fmt.Errorf("manager address %q: %w", managerURL, err)
 	}
-	port := u.URL.Port()
+	port := u.Port()
 	if port == "" {
 		port = "80"
 	}
-	conn, err := net.Dial("udp", net.JoinHostPort(u.URL.Hostname(), port))
+	conn, err := net.Dial("udp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
 		return "", fmt.Errorf("find the local address towards the manager %s: %w", managerURL, err)
 	}
