@@ -89,7 +89,97 @@ var migrations = []migration{
 			last_ping     {int}  NOT NULL
 		){table}`},
 	},
+	{
+		// last_number is the highest sector number ever handed out for
+		// the miner. Numbers are never reused, so it only grows.
+		version: 3,
+		name:    "create sector_numbers",
+		ddl: []string{`CREATE TABLE IF NOT EXISTS sector_numbers (
+			miner       {int} PRIMARY KEY,
+			last_number {int} NOT NULL
+		){table}`},
+	},
+	{
+		// The index on state serves the listing of online sectors, a
+		// few thousand among millions of finalized ones. MySQL has no
+		// CREATE INDEX IF NOT EXISTS (MariaDB has), so it gets the
+		// index inside CREATE TABLE, which is safe to run again.
+		version: 4,
+		name:    "create sectors",
+		ddl: []string{
+			`CREATE TABLE IF NOT EXISTS sectors (` + sectorsColumnsDDL + `){table}`,
+			`CREATE INDEX IF NOT EXISTS sectors_by_state ON sectors (state, miner, number)`,
+		},
+		up: map[string][]string{
+			DriverMySQL: {dialectTypes[DriverMySQL].Replace(
+				`CREATE TABLE IF NOT EXISTS sectors (` + sectorsColumnsDDL + `,
+			INDEX sectors_by_state (state, miner, number)
+		){table}`)},
+		},
+	},
+	{
+		version: 5,
+		name:    "create store_reservations",
+		ddl: []string{`CREATE TABLE IF NOT EXISTS store_reservations (
+			miner      {int} NOT NULL,
+			number     {int} NOT NULL,
+			store_name {key} NOT NULL,
+			size       {int} NOT NULL,
+			created_at {int} NOT NULL,
+			PRIMARY KEY (miner, number)
+		){table}`},
+	},
+	{
+		// An empty store name means that part of the sector is not
+		// indexed (attach --allow-splitted indexes one part at a time).
+		version: 6,
+		name:    "create sector_index",
+		ddl: []string{`CREATE TABLE IF NOT EXISTS sector_index (
+			miner        {int}  NOT NULL,
+			number       {int}  NOT NULL,
+			kind         {key}  NOT NULL,
+			sealed_store {text} NOT NULL,
+			cache_store  {text} NOT NULL,
+			updated_at   {int}  NOT NULL,
+			PRIMARY KEY (miner, number, kind)
+		){table}`},
+	},
 }
+
+// sectorsColumnsDDL are the columns of table sectors (see Sector). The
+// columns of a sealing step are NULL until the step happens; text columns
+// that are always written are NOT NULL, with ” for none.
+const sectorsColumnsDDL = `
+			miner                  {int}   NOT NULL,
+			number                 {int}   NOT NULL,
+			proof_type             {int}   NOT NULL,
+			state                  {key}   NOT NULL,
+			worker_state           {text}  NOT NULL,
+			worker_event           {text}  NOT NULL,
+			worker_instance        {text}  NOT NULL,
+			worker_location        {text}  NOT NULL,
+			failure_level          {text}  NOT NULL,
+			failure_desc           {text}  NOT NULL,
+			pieces                 {bytes},
+			ticket                 {bytes},
+			ticket_epoch           {int},
+			precommit_comm_r       {bytes},
+			precommit_comm_d       {bytes},
+			precommit_ticket       {bytes},
+			precommit_ticket_epoch {int},
+			precommit_msg          {text},
+			precommit_msg_state    {int},
+			precommit_msg_desc     {text},
+			seed                   {bytes},
+			seed_epoch             {int},
+			proof                  {bytes},
+			commit_msg             {text},
+			commit_msg_state       {int},
+			commit_msg_desc        {text},
+			abort_reason           {text}  NOT NULL,
+			created_at             {int}   NOT NULL,
+			updated_at             {int}   NOT NULL,
+			PRIMARY KEY (miner, number)`
 
 // LatestSchemaVersion is the schema version this binary migrates to.
 func LatestSchemaVersion() int { return len(migrations) }

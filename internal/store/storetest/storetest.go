@@ -43,6 +43,10 @@ func Exercise(t *testing.T, newDB func(t *testing.T) *store.DB) {
 	t.Run("Migrate", func(t *testing.T) { exerciseMigrate(t, driver, newDB) })
 	t.Run("Secrets", func(t *testing.T) { exerciseSecrets(t, newDB) })
 	t.Run("Workers", func(t *testing.T) { exerciseWorkers(t, newDB) })
+	t.Run("SectorNumbers", func(t *testing.T) { exerciseSectorNumbers(t, newDB) })
+	t.Run("Sectors", func(t *testing.T) { exerciseSectors(t, newDB) })
+	t.Run("Reservations", func(t *testing.T) { exerciseReservations(t, newDB) })
+	t.Run("SectorIndex", func(t *testing.T) { exerciseSectorIndex(t, newDB) })
 }
 
 func exerciseMigrate(t *testing.T, driver string, newDB func(t *testing.T) *store.DB) {
