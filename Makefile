@@ -16,7 +16,7 @@ $(BINARIES):
 # detector. PostgreSQL and MariaDB tests skip loudly when their server is
 # missing, and fail instead when CI=true.
 test: fmt-check vet
-	$(GO) test -race -timeout 20m ./...
+	$(GO) test -race -timeout 28m ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
