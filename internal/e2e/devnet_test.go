@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
