@@ -9,15 +9,19 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/damocles-go/damocles/internal/chain"
+	"github.com/damocles-go/damocles/internal/commit"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/home"
 	"github.com/damocles-go/damocles/internal/netaddr"
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/sealer"
+	"github.com/damocles-go/damocles/internal/sectors"
 	"github.com/damocles-go/damocles/internal/store"
 	"github.com/damocles-go/damocles/internal/version"
 )
@@ -151,9 +155,20 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 
+	// running is the config in force: a reload replaces it, and the
+	// sealer reads its [[Miners]] on each allocation.
+	var running atomic.Pointer[config.Manager]
+	running.Store(cfg)
+	sealing, err := newSealing(ctx, cfg, db, func() []config.Miner { return running.Load().Miners })
+	if err != nil {
+		return err
+	}
+	defer sealing.close()
+
 	api := &venusAPI{
 		AuthAPI:        rpc.NewAuthAPI(secret),
 		WorkerRegistry: sealer.NewWorkerRegistry(db.Workers(), nil),
+		API:            sealing.api,
 	}
 	srv, err := rpc.NewServer(api, rpc.ServerConfig{Secret: secret, TrustedNetworks: trusted})
 	if err != nil {
@@ -172,8 +187,16 @@ func runDaemon(c *cli.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		reloadOnSIGUSR1(ctx, h, cfg, srv)
+		reloadOnSIGUSR1(ctx, h, cfg, srv, running.Store)
 	}()
+	if sealing.commit != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Run returns nil when ctx ends; a failed pass is retried.
+			_ = sealing.commit.Run(ctx)
+		}()
+	}
 
 	log.Infow("daemon started", "version", version.String(), "listen", ln.Addr().String(),
 		"home", h.Dir, "conf-dir", h.ConfDir, "db", cfg.Common.DB.Driver)
@@ -192,6 +215,47 @@ func runDaemon(c *cli.Context) error {
 type venusAPI struct {
 	*rpc.AuthAPI
 	*sealer.WorkerRegistry
+	*sealer.API
+}
+
+// sealing is the sealing side of the daemon: the chain connection, when
+// [Common.API] Chain names one, the commit manager over it and the sealer
+// API. Without a chain the API still serves what needs none, and answers
+// sealer.ErrNoChain to the rest.
+type sealing struct {
+	api    *sealer.API
+	commit *commit.Manager
+	close  func()
+}
+
+func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners func() []config.Miner) (*sealing, error) {
+	stores, err := sectors.NewPersistStores(cfg.Common.PersistStores, db, sectors.PersistStoresOptions{})
+	if err != nil {
+		return nil, err
+	}
+	s := &sealing{close: func() {}}
+	var node chain.API
+	if addr := cfg.Common.API.Chain; addr != "" {
+		var closer func()
+		node, closer, err = chain.NewClient(ctx, addr, cfg.Common.API.Token)
+		if err != nil {
+			return nil, fmt.Errorf("[Common.API] Chain: %w", err)
+		}
+		s.close = closer
+		if s.commit, err = commit.New(commit.Config{Miners: cfg.Miners, DB: db, Chain: node}); err != nil {
+			closer()
+			return nil, err
+		}
+		log.Infow("chain node connected", "addr", addr)
+	} else {
+		log.Warnw("no chain node configured: workers cannot allocate, pre-commit nor prove sectors; set [Common.API] Chain")
+	}
+	s.api, err = sealer.NewAPI(sealer.Config{Miners: miners, DB: db, Stores: stores, Chain: node, Commit: s.commit})
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Version returns the version string damocles reports (Venus.Version).
@@ -200,7 +264,10 @@ func (venusAPI) Version(context.Context) (string, error) { return version.String
 // reloadOnSIGUSR1 re-reads both config files on SIGUSR1, logs every changed
 // key, and applies what can change at run time. A file that no longer loads
 // is reported and the running config kept.
-func reloadOnSIGUSR1(ctx context.Context, h home.Home, cfg *config.Manager, srv *rpc.Server) {
+//
+// applied is called with each config that loads; the commit manager and
+// the persist stores keep the config they started with until a restart.
+func reloadOnSIGUSR1(ctx context.Context, h home.Home, cfg *config.Manager, srv *rpc.Server, applied func(*config.Manager)) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1)
 	defer signal.Stop(sig)
@@ -236,6 +303,7 @@ func reloadOnSIGUSR1(ctx context.Context, h home.Home, cfg *config.Manager, srv 
 		}
 		srv.SetTrustedNetworks(trusted)
 		cfg = next
+		applied(next)
 		if nextExt, err := config.LoadExtProver(extPath); err == nil {
 			for _, ch := range config.Diff(ext, nextExt) {
 				log.Infow("config changed", "file", extPath, "key", ch.Key, "old", ch.Old, "new", ch.New)

@@ -45,6 +45,8 @@ var utilCmd = &cli.Command{
 		utilWorkerCmd,
 		utilChainCmd,
 		utilMinerCmd,
+		utilSealerCmd,
+		utilStorageCmd,
 	},
 }
 

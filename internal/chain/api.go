@@ -40,6 +40,9 @@ type API interface {
 	// ending at tsk, or the one before it when h is a null round.
 	ChainGetTipSetByHeight(ctx context.Context, h abi.ChainEpoch, tsk TipSetKey) (*TipSet, error)
 
+	// StateGetNetworkParams returns the network's constants: its name,
+	// block delay and PreCommitChallengeDelay among them.
+	StateGetNetworkParams(ctx context.Context) (*NetworkParams, error)
 	// StateNetworkVersion returns the network version at tsk.
 	StateNetworkVersion(ctx context.Context, tsk TipSetKey) (network.Version, error)
 	// StateMinerInfo returns a miner's owner, worker, proof types and peer.
@@ -99,6 +102,7 @@ type APIStruct struct {
 		ChainHead                     func(ctx context.Context) (*TipSet, error)                                                                                                 `perm:"read"`
 		ChainNotify                   func(ctx context.Context) (<-chan []*HeadChange, error)                                                                                    `perm:"read"`
 		ChainGetTipSetByHeight        func(ctx context.Context, h abi.ChainEpoch, tsk TipSetKey) (*TipSet, error)                                                                `perm:"read"`
+		StateGetNetworkParams         func(ctx context.Context) (*NetworkParams, error)                                                                                          `perm:"read"`
 		StateNetworkVersion           func(ctx context.Context, tsk TipSetKey) (network.Version, error)                                                                          `perm:"read"`
 		StateMinerInfo                func(ctx context.Context, maddr address.Address, tsk TipSetKey) (MinerInfo, error)                                                         `perm:"read"`
 		StateMinerProvingDeadline     func(ctx context.Context, maddr address.Address, tsk TipSetKey) (*dline.Info, error)                                                       `perm:"read"`
@@ -135,6 +139,10 @@ func (s *APIStruct) ChainNotify(ctx context.Context) (<-chan []*HeadChange, erro
 
 func (s *APIStruct) ChainGetTipSetByHeight(ctx context.Context, h abi.ChainEpoch, tsk TipSetKey) (*TipSet, error) {
 	return s.Internal.ChainGetTipSetByHeight(ctx, h, tsk)
+}
+
+func (s *APIStruct) StateGetNetworkParams(ctx context.Context) (*NetworkParams, error) {
+	return s.Internal.StateGetNetworkParams(ctx)
 }
 
 func (s *APIStruct) StateNetworkVersion(ctx context.Context, tsk TipSetKey) (network.Version, error) {

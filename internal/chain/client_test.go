@@ -76,6 +76,14 @@ func TestClientDecodesLotusJSON(t *testing.T) {
 		t.Errorf("StateNetworkVersion = %d", nv)
 	}
 
+	params, err := api.StateGetNetworkParams(ctx)
+	check("StateGetNetworkParams", err)
+	same("StateGetNetworkParams", params)
+	if params.BlockDelaySecs != 42 || params.PreCommitChallengeDelay != 10101 || len(params.SupportedProofTypes) != 1 ||
+		params.SupportedProofTypes[0] != abi.RegisteredSealProof_StackedDrg32GiBV1_1 || params.Eip155ChainID != 123 {
+		t.Errorf("StateGetNetworkParams decoded wrongly: %+v", params)
+	}
+
 	info, err := api.StateMinerInfo(ctx, f01234, tsk)
 	check("StateMinerInfo", err)
 	same("StateMinerInfo", info)

@@ -51,6 +51,7 @@ func newFakeLotus(t *testing.T) *fakeLotus {
 		"ChainHead":                 "ChainHead.json",
 		"ChainGetTipSetByHeight":    "ChainHead.json",
 		"StateMinerInfo":            "StateMinerInfo.json",
+		"StateGetNetworkParams":     "StateGetNetworkParams.json",
 		"StateMinerProvingDeadline": "StateMinerProvingDeadline.json",
 		"StateMinerDeadlines":       "StateMinerDeadlines.json",
 		"StateMinerPartitions":      "StateMinerPartitions.json",
@@ -244,6 +245,10 @@ func (n *fakeNode) ChainGetTipSetByHeight(_ context.Context, h abi.ChainEpoch, t
 		return nil, fmt.Errorf("fakeNode: no tipset at height %d below %s", h, tsk)
 	}
 	return ts, nil
+}
+
+func (n *fakeNode) StateGetNetworkParams(context.Context) (*NetworkParams, error) {
+	return &NetworkParams{NetworkName: "fake", BlockDelaySecs: 30, PreCommitChallengeDelay: 150}, nil
 }
 
 func (n *fakeNode) StateNetworkVersion(context.Context, TipSetKey) (network.Version, error) {

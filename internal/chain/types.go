@@ -360,3 +360,47 @@ type Deadline struct {
 	DisputableProofCount uint64
 	DailyFee             abi.TokenAmount
 }
+
+// NetworkParams are the network's constants (Lotus api.NetworkParams,
+// StateGetNetworkParams).
+type NetworkParams struct {
+	NetworkName             string
+	BlockDelaySecs          uint64
+	ConsensusMinerMinPower  abi.StoragePower
+	SupportedProofTypes     []abi.RegisteredSealProof
+	PreCommitChallengeDelay abi.ChainEpoch
+	ForkUpgradeParams       ForkUpgradeParams
+	Eip155ChainID           int
+}
+
+// ForkUpgradeParams are the heights of the network upgrades (Lotus
+// api.ForkUpgradeParams). Lotus adds a field per upgrade; the ones after
+// Watermelon are left out here and ignored when decoding, as damocles
+// needs none of them.
+type ForkUpgradeParams struct {
+	UpgradeSmokeHeight       abi.ChainEpoch
+	UpgradeBreezeHeight      abi.ChainEpoch
+	UpgradeIgnitionHeight    abi.ChainEpoch
+	UpgradeLiftoffHeight     abi.ChainEpoch
+	UpgradeAssemblyHeight    abi.ChainEpoch
+	UpgradeRefuelHeight      abi.ChainEpoch
+	UpgradeTapeHeight        abi.ChainEpoch
+	UpgradeKumquatHeight     abi.ChainEpoch
+	BreezeGasTampingDuration abi.ChainEpoch
+	UpgradeCalicoHeight      abi.ChainEpoch
+	UpgradePersianHeight     abi.ChainEpoch
+	UpgradeOrangeHeight      abi.ChainEpoch
+	UpgradeClausHeight       abi.ChainEpoch
+	UpgradeTrustHeight       abi.ChainEpoch
+	UpgradeNorwegianHeight   abi.ChainEpoch
+	UpgradeTurboHeight       abi.ChainEpoch
+	UpgradeHyperdriveHeight  abi.ChainEpoch
+	UpgradeChocolateHeight   abi.ChainEpoch
+	UpgradeOhSnapHeight      abi.ChainEpoch
+	UpgradeSkyrHeight        abi.ChainEpoch
+	UpgradeSharkHeight       abi.ChainEpoch
+	UpgradeHyggeHeight       abi.ChainEpoch
+	UpgradeLightningHeight   abi.ChainEpoch
+	UpgradeThunderHeight     abi.ChainEpoch
+	UpgradeWatermelonHeight  abi.ChainEpoch
+}

@@ -28,6 +28,7 @@ import (
 // methods are the real ones, embedded the way the binary combines parts.
 type fakeVenus struct {
 	*rpc.AuthAPI
+	fakeSealer
 
 	// listBlocks makes WorkerList wait for its context to end, to hold a
 	// request in flight across a shutdown.

@@ -163,6 +163,7 @@ func Run(ctx context.Context, cfg Config, started func(Started)) (err error) {
 		return err
 	}
 	full := NewFullNode(c)
+	full.SetBlockTime(cfg.BlockTime)
 	defer full.Close()
 	srv, err := NewServer(c, full, secret)
 	if err != nil {

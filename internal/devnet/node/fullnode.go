@@ -62,6 +62,8 @@ type FullNode struct {
 	// slowClosed counts ChainNotify streams closed because their
 	// subscriber fell a whole backlog behind.
 	slowClosed atomic.Int64
+	// blockDelaySecs is StateGetNetworkParams's BlockDelaySecs.
+	blockDelaySecs atomic.Uint64
 
 	mu      sync.Mutex
 	closed  bool
@@ -73,12 +75,14 @@ var _ chain.API = (*FullNode)(nil)
 
 // NewFullNode serves c. Close it after the RPC server has stopped.
 func NewFullNode(c *devnet.Chain) *FullNode {
-	return &FullNode{
+	n := &FullNode{
 		chain:   c,
 		backlog: NotifyBacklogDefault,
 		keys:    keyIndex{heights: map[cid.Cid]abi.ChainEpoch{}},
 		done:    make(chan struct{}),
 	}
+	n.SetBlockTime(BlockTimeDefault)
+	return n
 }
 
 // Close ends the ChainNotify streams and the StateWaitMsg calls still
