@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,7 +31,11 @@ var daemonCmd = &cli.Command{
 		}
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		d, err := worker.NewDaemon(ctx, cfg)
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the worker's own binary (the default processor): %w", err)
+		}
+		d, err := worker.NewDaemon(ctx, cfg, self)
 		if err != nil {
 			return err
 		}

@@ -34,11 +34,12 @@ location = %q
 func TestWorkerPingsManagerWithToken(t *testing.T) {
 	h := managerHome(t)
 	setConfig(t, h, "Common.Auth", "TrustedNetworks = []")
+	dir := t.TempDir()
+	persist := filepath.Join(dir, "persist")
+	addPersistStore(t, h, "persist-1", persist)
 	_, url := startManager(t, h)
 	token := strings.TrimSpace(mustRun(t, "damocles-manager", "--home", h, "util", "auth", "create-token", "--perm", "write"))
 
-	dir := t.TempDir()
-	persist := filepath.Join(dir, "persist")
 	cfgPath := writeWorkerConfig(t, dir, url, token, persist)
 
 	// A persist store that was never initialised (an unmounted NFS path,
@@ -52,6 +53,19 @@ func TestWorkerPingsManagerWithToken(t *testing.T) {
 	if !strings.Contains(out, "initialised persist store") {
 		t.Fatalf("store file-init printed %q", out)
 	}
+
+	// A store the manager does not know: sectors persisted there could
+	// never be found, so the worker refuses to start.
+	unknownDir := t.TempDir()
+	unknownCfg := writeWorkerConfig(t, unknownDir, url, token, persist)
+	data, _ := os.ReadFile(unknownCfg)
+	if err := os.WriteFile(unknownCfg, []byte(strings.Replace(string(data), `name = "persist-1"`, `name = "persist-x"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err = runCmd(t, "damocles-worker", "daemon", "-c", unknownCfg)
+	if err == nil || !strings.Contains(errOut, "is not a [[Common.PersistStores]] entry") {
+		t.Fatalf("worker with a store unknown to the manager: err=%v stderr=%s", err, errOut)
+	}
 	w := start(t, "damocles-worker", "daemon", "-c", cfgPath)
 	eventually(t, 10*time.Second, "the worker to appear in util worker list", func() bool {
 		out, _, err := runCmd(t, "damocles-manager", "--home", h, "util", "worker", "list")
@@ -60,6 +74,20 @@ func TestWorkerPingsManagerWithToken(t *testing.T) {
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	if err, ok := w.wait(2 * time.Second); !ok || err != nil {
 		t.Fatalf("worker exit after SIGTERM: %v (exited %v)", err, ok)
+	}
+}
+
+// addPersistStore appends a [[Common.PersistStores]] entry to the manager's
+// config.
+func addPersistStore(t *testing.T, h, name, path string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(h, "sector-manager.cfg"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintf(f, "\n[[Common.PersistStores]]\nName = %q\nPath = %q\n", name, path); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	logging "github.com/ipfs/go-log/v2"
 
 	"github.com/damocles-go/damocles/internal/config"
+	"github.com/damocles-go/damocles/internal/proofs"
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/version"
 )
@@ -40,24 +42,30 @@ func CheckStores(cfg *config.Worker) error {
 	return errors.Join(errs...)
 }
 
-// Daemon is a running damocles-worker: it reports itself to the manager and,
-// once plans land, runs its sealing threads.
+// Daemon is a running damocles-worker: it reports itself to the manager and
+// runs its sealing threads.
 type Daemon struct {
 	cfg     *config.Worker
 	manager *rpc.VenusStruct
 	closer  func()
 	name    string
 	dest    string
+	stages  *SealingStages
+	threads []*Thread
 }
 
-// NewDaemon validates what the config alone cannot (stores initialised,
-// plans available) and connects to the manager. Nothing runs until Run.
-func NewDaemon(ctx context.Context, cfg *config.Worker) (*Daemon, error) {
+// NewDaemon validates what the config alone cannot (stores initialised and
+// known to the manager, plans available), connects to the manager and
+// starts the external processors. Nothing runs until Run. selfBin is the
+// worker's own executable, the default processor binary.
+func NewDaemon(ctx context.Context, cfg *config.Worker, selfBin string) (*Daemon, error) {
 	if err := CheckStores(cfg); err != nil {
 		return nil, err
 	}
-	if len(cfg.SealingThreads) > 0 {
-		return nil, fmt.Errorf("sealing_thread[0]: plan %q is not implemented yet in this build (remove the [[sealing_thread]] entries to run the worker for its heartbeat only)", cfg.SealingThreads[0].PlanName())
+	for i, t := range cfg.SealingThreads {
+		if t.PlanName() != config.PlanSealer {
+			return nil, fmt.Errorf("sealing_thread[%d]: plan %q is not implemented yet in this build", i, t.PlanName())
+		}
 	}
 	header := http.Header{}
 	for k, v := range cfg.SectorManager.RPCClient.Headers {
@@ -72,7 +80,37 @@ func NewDaemon(ctx context.Context, cfg *config.Worker) (*Daemon, error) {
 		closer()
 		return nil, err
 	}
-	return &Daemon{cfg: cfg, manager: api, closer: closer, name: name, dest: dest}, nil
+	if err := checkAttachedKnown(ctx, api, cfg); err != nil {
+		closer()
+		return nil, err
+	}
+	stages, err := OpenSealingStages(ctx, &cfg.Processors, &proofs.DevEngine{}, selfBin)
+	if err != nil {
+		closer()
+		return nil, err
+	}
+	threads, err := NewSealerThreads(cfg, name, api, stages)
+	if err != nil {
+		closer()
+		return nil, errors.Join(err, stages.Close())
+	}
+	return &Daemon{cfg: cfg, manager: api, closer: closer, name: name, dest: dest, stages: stages, threads: threads}, nil
+}
+
+// checkAttachedKnown refuses to start when the manager does not know an
+// attached persist store: sectors persisted there could never be found.
+func checkAttachedKnown(ctx context.Context, api *rpc.VenusStruct, cfg *config.Worker) error {
+	var errs []error
+	for _, a := range cfg.AttachedStores() {
+		info, err := api.StoreBasicInfo(ctx, a.InstanceName())
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("attached store %q: ask the manager at %s: %w", a.InstanceName(), cfg.ManagerURL(), err))
+		case info == nil:
+			errs = append(errs, fmt.Errorf("attached store %q is not a [[Common.PersistStores]] entry of the manager at %s: add it there (same Name) or fix the name", a.InstanceName(), cfg.ManagerURL()))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // identity returns the worker's name and the address the manager's CLI can
@@ -112,16 +150,32 @@ func localIPTowards(managerURL string) (string, error) {
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
-// Run pings the manager every ping_interval until ctx ends. A failed ping is
-// logged and retried at the next tick: a manager restart must not stop a
-// worker.
+// Run runs the sealing threads and pings the manager every ping_interval
+// until ctx ends. A failed ping is logged and retried at the next tick: a
+// manager restart must not stop a worker.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.closer()
+	defer func() {
+		if err := d.stages.Close(); err != nil {
+			log.Warnw("stop external processors", "err", err)
+		}
+	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, t := range d.threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.Run(ctx); err != nil && ctx.Err() == nil {
+				log.Errorw("sealing thread stopped", "err", err)
+			}
+		}()
+	}
 	interval := d.cfg.Worker.PingInterval.Std()
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	log.Infow("worker started", "name", d.name, "dest", d.dest, "manager", d.cfg.ManagerURL(), "ping_interval", interval)
+	log.Infow("worker started", "name", d.name, "dest", d.dest, "manager", d.cfg.ManagerURL(), "ping_interval", interval, "sealing_threads", len(d.threads))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
@@ -144,7 +198,7 @@ func (d *Daemon) ping(ctx context.Context) error {
 		Name:    d.name,
 		Dest:    d.dest,
 		Version: version.String(),
-		Summary: rpc.WorkerThreadsSummary{Threads: uint(len(d.cfg.SealingThreads))},
+		Summary: SummarizeThreads(d.threads),
 	})
 	return err
 }
