@@ -3,6 +3,8 @@ package worker
 import (
 	"errors"
 	"fmt"
+
+	"github.com/damocles-go/damocles/internal/rpc"
 )
 
 // FailureLevel is how bad a failed step is, and so what the thread does
@@ -40,9 +42,14 @@ func temporary(err error) error { return &stepFailure{level: Temporary, err: err
 func permanent(err error) error { return &stepFailure{level: Permanent, err: err} }
 func critical(err error) error  { return &stepFailure{level: Critical, err: err} }
 
-// failureLevel is the level of a step's error; errors no step classified
-// (RPC transport errors, mostly) are Temporary, as in damocles-worker.
+// failureLevel is the level of a step's error. The manager's code 11001
+// (it has no state for the sector) abandons the sector, as damocles-worker's
+// call_rpc does; other errors no step classified (RPC transport errors,
+// mostly) are Temporary.
 func failureLevel(err error) FailureLevel {
+	if rpc.IsSectorStateNotFound(err) {
+		return Abort
+	}
 	var f *stepFailure
 	if errors.As(err, &f) {
 		return f.level
