@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -228,6 +229,18 @@ type sealing struct {
 	close  func()
 }
 
+// blockDelay is the chain's time between epochs, how often the commitment
+// manager looks at the messages it sent: nothing changes on chain faster.
+// 0 (the commit package's default) when the node cannot say.
+func blockDelay(ctx context.Context, node chain.API) time.Duration {
+	params, err := node.StateGetNetworkParams(ctx)
+	if err != nil || params.BlockDelaySecs == 0 {
+		log.Warnw("cannot read the chain's block delay; the commitment manager polls at its default", "err", err)
+		return 0
+	}
+	return time.Duration(params.BlockDelaySecs) * time.Second
+}
+
 func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners func() []config.Miner) (*sealing, error) {
 	stores, err := sectors.NewPersistStores(cfg.Common.PersistStores, db, sectors.PersistStoresOptions{})
 	if err != nil {
@@ -242,7 +255,7 @@ func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners f
 			return nil, fmt.Errorf("[Common.API] Chain: %w", err)
 		}
 		s.close = closer
-		if s.commit, err = commit.New(commit.Config{Miners: cfg.Miners, DB: db, Chain: node}); err != nil {
+		if s.commit, err = commit.New(commit.Config{Miners: cfg.Miners, DB: db, Chain: node, PollInterval: blockDelay(ctx, node)}); err != nil {
 			closer()
 			return nil, err
 		}
