@@ -194,8 +194,11 @@ func runDaemon(c *cli.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Run returns nil when ctx ends; a failed pass is retried.
-			_ = sealing.commit.Run(ctx)
+			// Run returns nil when ctx ends (a failed pass is retried
+			// inside); anything else means messages stopped going out.
+			if err := sealing.commit.Run(ctx); err != nil {
+				log.Errorw("commitment manager stopped: no more PreCommit/ProveCommit messages will be sent until a restart", "err", err)
+			}
 		}()
 	}
 
