@@ -18,7 +18,7 @@ import (
 	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/devnet"
-	"github.com/damocles-go/damocles/internal/devnet/node"
+	"github.com/damocles-go/damocles/internal/devnet/devnettest"
 	"github.com/damocles-go/damocles/internal/proofs"
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/store"
@@ -31,7 +31,7 @@ const (
 	testConfidence = 2
 )
 
-var testGenesis = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+var testGenesis = devnettest.Genesis
 
 // recordingAPI is the in-process devnet node with every pushed message
 // kept, so tests can count what the Manager sent.
@@ -87,6 +87,7 @@ func (c *fakeClock) add(d time.Duration) {
 type env struct {
 	t      *testing.T
 	ctx    context.Context
+	dev    *devnettest.Chain
 	chain  *devnet.Chain
 	api    *recordingAPI
 	db     *store.DB
@@ -100,53 +101,20 @@ type env struct {
 
 func newEnv(t *testing.T, db *store.DB) *env {
 	t.Helper()
-	e := &proofs.DevEngine{}
-	c, err := devnet.New(devnet.Config{Verifier: e, PreCommitChallengeDelay: testDelay, GenesisTime: testGenesis})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := node.NewFullNode(c)
-	t.Cleanup(func() {
-		n.Close()
-		_ = c.Close()
-	})
+	d := devnettest.New(t, testDelay)
 	if db == nil {
 		db = storetest.NewSQLite(t)
 	}
-	en := &env{
-		t: t, ctx: t.Context(), chain: c, api: &recordingAPI{API: n}, db: db,
-		clock: &fakeClock{now: testGenesis}, engine: e, root: t.TempDir(), wallet: c.DefaultAddress(),
+	return &env{
+		t: t, ctx: t.Context(), dev: d, chain: d.Chain, api: &recordingAPI{API: d.Node}, db: db,
+		clock: &fakeClock{now: testGenesis}, engine: d.Engine, root: t.TempDir(),
+		wallet: d.Wallet, maddr: d.Miner, actor: d.Actor,
 	}
-	sm, err := chain.PushCreateMiner(en.ctx, n, chain.CreateMinerRequest{From: en.wallet, SectorSize: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	en.advance(1)
-	c2, err := sm.Cid()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ret, err := chain.WaitCreateMiner(en.ctx, n, c2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	en.maddr = ret.IDAddress
-	id, err := address.IDFromAddress(en.maddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	en.actor = abi.ActorID(id)
-	return en
 }
 
 func (e *env) advance(n int) {
 	e.t.Helper()
-	for range n {
-		next := e.chain.Head().Height + 1
-		if _, err := e.chain.AdvanceEpoch(testGenesis.Add(time.Duration(next) * time.Second)); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	e.dev.Advance(n)
 }
 
 // minerConfig is the miner's [[Miners]] block: senders set, no batching.

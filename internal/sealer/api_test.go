@@ -6,17 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/filecoin-project/go-address"
 	commcid "github.com/filecoin-project/go-fil-commcid"
 	"github.com/filecoin-project/go-state-types/abi"
 
-	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/commit"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/devnet"
-	"github.com/damocles-go/damocles/internal/devnet/node"
+	"github.com/damocles-go/damocles/internal/devnet/devnettest"
 	"github.com/damocles-go/damocles/internal/proofs"
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/sectors"
@@ -37,14 +35,13 @@ const (
 	testStore = "persist-1"
 )
 
-var testGenesis = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-
 // env is a devnet chain with one 2KiB miner served in process, a SQLite
 // database, one persist store and the sealer API over them; the test
 // mines the epochs and steps the commit manager.
 type env struct {
 	t      *testing.T
 	ctx    context.Context
+	dev    *devnettest.Chain
 	chain  *devnet.Chain
 	db     *store.DB
 	commit *commit.Manager
@@ -58,43 +55,17 @@ type env struct {
 
 func newEnv(t *testing.T, storeCfg func(*config.PersistStore)) *env {
 	t.Helper()
-	engine := &proofs.DevEngine{}
-	c, err := devnet.New(devnet.Config{Verifier: engine, PreCommitChallengeDelay: testDelay, GenesisTime: testGenesis})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := node.NewFullNode(c)
-	t.Cleanup(func() {
-		n.Close()
-		_ = c.Close()
-	})
-	e := &env{t: t, ctx: t.Context(), chain: c, db: storetest.NewSQLite(t), engine: engine, store: t.TempDir(), work: t.TempDir()}
-	wallet := c.DefaultAddress()
-	sm, err := chain.PushCreateMiner(e.ctx, n, chain.CreateMinerRequest{From: wallet, SectorSize: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.advance(1)
-	msg, err := sm.Cid()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ret, err := chain.WaitCreateMiner(e.ctx, n, msg, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.maddr = ret.IDAddress
-	id, err := address.IDFromAddress(e.maddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.actor = abi.ActorID(id)
+	d := devnettest.New(t, testDelay)
+	e := &env{t: t, ctx: t.Context(), dev: d, chain: d.Chain, db: storetest.NewSQLite(t), engine: d.Engine,
+		store: t.TempDir(), work: t.TempDir(), maddr: d.Miner, actor: d.Actor}
+	wallet, n, id := d.Wallet, d.Node, uint64(d.Actor)
 
 	mc := config.DefaultMiner(id)
 	mc.Commitment.Confidence = 1
 	mc.Commitment.Pre.Sender = config.Address{Address: wallet}
 	mc.Commitment.Prove.Sender = config.Address{Address: wallet}
 	miners := []config.Miner{mc}
+	var err error
 	if e.commit, err = commit.New(commit.Config{Miners: miners, DB: e.db, Chain: n}); err != nil {
 		t.Fatal(err)
 	}
@@ -120,12 +91,7 @@ func (plentyOfSpace) Available(string) (uint64, error) { return 1 << 40, nil }
 
 func (e *env) advance(n int) {
 	e.t.Helper()
-	for range n {
-		next := e.chain.Head().Height + 1
-		if _, err := e.chain.AdvanceEpoch(testGenesis.Add(time.Duration(next) * time.Second)); err != nil {
-			e.t.Fatal(err)
-		}
-	}
+	e.dev.Advance(n)
 }
 
 // untilLanded steps the commit manager and the chain until poll answers
