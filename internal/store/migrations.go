@@ -144,7 +144,38 @@ var migrations = []migration{
 			PRIMARY KEY (miner, number, kind)
 		){table}`},
 	},
+	{
+		// The index on deadline_open serves the pruning of past
+		// deadlines; the primary key serves the listing of one. MySQL
+		// gets the index inside CREATE TABLE, as in version 4.
+		version: 7,
+		name:    "create post_messages",
+		ddl: []string{
+			`CREATE TABLE IF NOT EXISTS post_messages (` + postMessagesColumnsDDL + `){table}`,
+			`CREATE INDEX IF NOT EXISTS post_messages_by_deadline_open ON post_messages (deadline_open)`,
+		},
+		up: map[string][]string{
+			DriverMySQL: {dialectTypes[DriverMySQL].Replace(
+				`CREATE TABLE IF NOT EXISTS post_messages (` + postMessagesColumnsDDL + `,
+			INDEX post_messages_by_deadline_open (deadline_open)
+		){table}`)},
+		},
+	},
 }
+
+// postMessagesColumnsDDL are the columns of table post_messages (see
+// PoStMessage). deadline_open is the epoch at which the deadline's window
+// opens, so it names one occurrence of the deadline; message is empty until
+// the message is pushed.
+const postMessagesColumnsDDL = `
+			miner         {int}  NOT NULL,
+			deadline_open {int}  NOT NULL,
+			kind          {key}  NOT NULL,
+			batch         {key}  NOT NULL,
+			message       {text} NOT NULL,
+			created_at    {int}  NOT NULL,
+			updated_at    {int}  NOT NULL,
+			PRIMARY KEY (miner, deadline_open, kind, batch)`
 
 // sectorsColumnsDDL are the columns of table sectors (see Sector). The
 // columns of a sealing step are NULL until the step happens; text columns

@@ -47,6 +47,7 @@ func Exercise(t *testing.T, newDB func(t *testing.T) *store.DB) {
 	t.Run("Sectors", func(t *testing.T) { exerciseSectors(t, newDB) })
 	t.Run("Reservations", func(t *testing.T) { exerciseReservations(t, newDB) })
 	t.Run("SectorIndex", func(t *testing.T) { exerciseSectorIndex(t, newDB) })
+	t.Run("PoStMessages", func(t *testing.T) { exercisePoStMessages(t, newDB) })
 }
 
 func exerciseMigrate(t *testing.T, driver string, newDB func(t *testing.T) *store.DB) {
