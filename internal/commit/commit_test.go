@@ -415,3 +415,29 @@ func TestExpiration(t *testing.T) {
 		})
 	}
 }
+
+func TestProveCommitBatchesStayUnderTheParamsLimit(t *testing.T) {
+	var sectors []store.Sector
+	for i := range 60 {
+		sectors = append(sectors, store.Sector{ID: abi.SectorID{Miner: 1000, Number: abi.SectorNumber(i)},
+			Commit: &store.SectorCommit{Proof: make([]byte, 84<<10)}})
+	}
+	got := batches(proveCommit, sectors)
+	total := 0
+	for _, b := range got {
+		size := 0
+		for _, s := range b {
+			size += len(s.Commit.Proof)
+		}
+		if size > maxParamsBytes {
+			t.Fatalf("a batch of %d sectors carries %d bytes of proofs, over %d", len(b), size, maxParamsBytes)
+		}
+		total += len(b)
+	}
+	if total != 60 || len(got) != 5 {
+		t.Fatalf("%d sectors in %d batches, want 60 in 5", total, len(got))
+	}
+	if pre := batches(preCommit, sectors); len(pre) != 1 {
+		t.Fatalf("pre-commits split into %d batches, want 1", len(pre))
+	}
+}

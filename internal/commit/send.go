@@ -63,7 +63,7 @@ func (m *Manager) send(ctx context.Context, mi *minerCfg, k kind, sectors []stor
 	var groups [][]store.Sector
 	if policy.Batch.Enabled {
 		fee = policy.Batch.Fee
-		groups = slices.Collect(slices.Chunk(ready, maxBatch))
+		groups = batches(k, ready)
 	} else {
 		for _, s := range ready {
 			groups = append(groups, []store.Sector{s})
@@ -76,6 +76,33 @@ func (m *Manager) send(ctx context.Context, mi *minerCfg, k kind, sectors []stor
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxParamsBytes bounds the params of one message below the CBOR
+// byte-string limit (2MiB) that a node enforces on them.
+const maxParamsBytes = 1 << 20
+
+// batches splits sectors into messages of at most maxBatch sectors whose
+// proofs (prove-commits) stay under maxParamsBytes: devproof's PoRep
+// proofs are tens of KiB each.
+func batches(k kind, sectors []store.Sector) [][]store.Sector {
+	var out [][]store.Sector
+	for chunk := range slices.Chunk(sectors, maxBatch) {
+		start, size := 0, 0
+		for i, s := range chunk {
+			n := 0
+			if k == proveCommit && s.Commit != nil {
+				n = len(s.Commit.Proof)
+			}
+			if i > start && size+n > maxParamsBytes {
+				out = append(out, chunk[start:i])
+				start, size = i, 0
+			}
+			size += n
+		}
+		out = append(out, chunk[start:])
+	}
+	return out
 }
 
 // batchDue tells whether the pending sectors of a batch policy go now,

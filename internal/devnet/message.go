@@ -86,6 +86,11 @@ func validateMessage(m *Message) error {
 	if m.To == address.Undef || m.From == address.Undef {
 		return fmt.Errorf("message needs both To and From addresses")
 	}
+	// A message Lotus cannot encode (params over the CBOR byte limit)
+	// has no CID: refuse it here, as a node's mpool would.
+	if _, err := m.Cid(); err != nil {
+		return fmt.Errorf("message cannot be encoded: %w", err)
+	}
 	if m.Version != 0 {
 		return fmt.Errorf("message version %d is not supported, use 0", m.Version)
 	}
