@@ -20,6 +20,8 @@ import (
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/home"
 	"github.com/damocles-go/damocles/internal/netaddr"
+	"github.com/damocles-go/damocles/internal/poster"
+	"github.com/damocles-go/damocles/internal/proofs"
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/sealer"
 	"github.com/damocles-go/damocles/internal/sectors"
@@ -116,7 +118,7 @@ func checkModuleFlags(c *cli.Context) error {
 	if c.Bool("proxy-sector-indexer-off") && !c.IsSet("proxy") {
 		return errors.New("--proxy-sector-indexer-off only makes sense with --proxy")
 	}
-	for _, name := range []string{"poster", "miner", "proxy", "ext-prover", "worker-prover"} {
+	for _, name := range []string{"miner", "proxy", "worker-prover"} {
 		if c.IsSet(name) {
 			return fmt.Errorf("--%s: module not implemented yet in this build", name)
 		}
@@ -166,15 +168,26 @@ func runDaemon(c *cli.Context) error {
 	}
 	defer sealing.close()
 
+	proving := func() config.Proving { return running.Load().Common.Proving }
+	engine := &proofs.DevEngine{}
 	api := &venusAPI{
 		AuthAPI:        rpc.NewAuthAPI(secret),
 		WorkerRegistry: sealer.NewWorkerRegistry(db.Workers(), nil),
 		API:            sealing.api,
+		ProvingAPI:     poster.NewProvingAPI(poster.NewChecker(sealing.indexer, engine), proving),
 	}
 	srv, err := rpc.NewServer(api, rpc.ServerConfig{Secret: secret, TrustedNetworks: trusted})
 	if err != nil {
 		return err
 	}
+	wdpost, err := newPoster(ctx, c, h, cfg, posterDeps{
+		db: db, sealing: sealing, engine: engine, registry: srv.Registry(),
+		miners: func() []config.Miner { return running.Load().Miners }, proving: proving,
+	})
+	if err != nil {
+		return err
+	}
+	defer wdpost.close()
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
@@ -202,6 +215,10 @@ func runDaemon(c *cli.Context) error {
 		}()
 	}
 
+	if wdpost.run != nil {
+		wg.Go(func() { wdpost.run(ctx) })
+	}
+
 	log.Infow("daemon started", "version", version.String(), "listen", ln.Addr().String(),
 		"home", h.Dir, "conf-dir", h.ConfDir, "db", cfg.Common.DB.Driver)
 	err = srv.Serve(ctx, ln)
@@ -220,6 +237,7 @@ type venusAPI struct {
 	*rpc.AuthAPI
 	*sealer.WorkerRegistry
 	*sealer.API
+	*poster.ProvingAPI
 }
 
 // sealing is the sealing side of the daemon: the chain connection, when
@@ -227,9 +245,11 @@ type venusAPI struct {
 // API. Without a chain the API still serves what needs none, and answers
 // sealer.ErrNoChain to the rest.
 type sealing struct {
-	api    *sealer.API
-	commit *commit.Manager
-	close  func()
+	api     *sealer.API
+	commit  *commit.Manager
+	node    chain.API // nil without [Common.API] Chain
+	indexer *sectors.Indexer
+	close   func()
 }
 
 // blockDelay is the chain's time between epochs, how often the commitment
@@ -249,7 +269,7 @@ func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners f
 	if err != nil {
 		return nil, err
 	}
-	s := &sealing{close: func() {}}
+	s := &sealing{close: func() {}, indexer: sectors.NewIndexer(db, stores, nil)}
 	var node chain.API
 	if addr := cfg.Common.API.Chain; addr != "" {
 		var closer func()
@@ -257,7 +277,7 @@ func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners f
 		if err != nil {
 			return nil, fmt.Errorf("[Common.API] Chain: %w", err)
 		}
-		s.close = closer
+		s.close, s.node = closer, node
 		if s.commit, err = commit.New(commit.Config{Miners: cfg.Miners, DB: db, Chain: node, PollInterval: blockDelay(ctx, node)}); err != nil {
 			closer()
 			return nil, err

@@ -1,0 +1,106 @@
+package poster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/damocles-go/damocles/internal/config"
+	"github.com/damocles-go/damocles/internal/devnet/devnettest"
+	"github.com/damocles-go/damocles/internal/extproc"
+	"github.com/damocles-go/damocles/internal/extproc/stage"
+	"github.com/damocles-go/damocles/internal/proofs"
+	"github.com/damocles-go/damocles/internal/prover"
+)
+
+// The test binary doubles as an ext-prover child: with childEnv set it
+// serves window_post with the built-in engine, leaving a file in
+// markerDirEnv per task, and, with crashEnv set, dies on its first task
+// as a processor whose GPU fails would.
+const (
+	childEnv     = "POSTER_TEST_CHILD"
+	markerDirEnv = "POSTER_TEST_MARKERS"
+	crashEnv     = "POSTER_TEST_CRASH_FIRST"
+)
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(childEnv); name != "" {
+		serveChild(name)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func serveChild(name string) {
+	handle := stage.Handlers(&proofs.DevEngine{})[stage.WindowPoSt]
+	crash := os.Getenv(crashEnv) != ""
+	err := extproc.Serve(context.Background(), stage.WindowPoSt, os.Stdin, os.Stdout, func(ctx context.Context, task json.RawMessage) (any, error) {
+		// The marker is written before any crash: it counts tasks received.
+		f, err := os.CreateTemp(os.Getenv(markerDirEnv), name+"-*")
+		if err == nil {
+			f.Close()
+		}
+		if crash && !restarted(name) {
+			os.WriteFile(filepath.Join(os.Getenv(markerDirEnv), "crashed-"+name), nil, 0o644)
+			os.Exit(3)
+		}
+		return handle(ctx, task)
+	})
+	fmt.Fprintln(os.Stderr, "test child:", err)
+}
+
+// restarted tells whether this child already crashed once (a restarted
+// process proves normally).
+func restarted(name string) bool {
+	_, err := os.Stat(filepath.Join(os.Getenv(markerDirEnv), "crashed-"+name))
+	return err == nil
+}
+
+func TestPosterExtProverSurvivesAChildCrash(t *testing.T) {
+	h := newHarness(t, devnettest.Options{PartitionSectors: 1})
+	h.seal(4) // four partitions in four deadlines
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers := t.TempDir()
+	child := func(name string, crash bool, weight uint) config.ExtProcessor {
+		envs := map[string]string{childEnv: name, markerDirEnv: markers}
+		if crash {
+			envs[crashEnv] = "1"
+		}
+		return config.ExtProcessor{Bin: self, Envs: envs, Concurrent: 1, Weight: weight}
+	}
+	// a takes nearly every task while it is up, so it gets (and dies on)
+	// one; the retry then goes to b, the only child up while a restarts
+	// (the pool waits 500ms before a restart, the poster 50ms before a
+	// retry).
+	ext, err := prover.NewExt(context.Background(), &config.ExtProver{WdPost: []config.ExtProcessor{child("a", true, 100), child("b", false, 1)}}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ext.Close() })
+	h.prover = ext
+	h.start()
+	h.walkWindows()
+	h.requireNoMissed()
+	if s := h.stats(); s.Active != 4 || s.ProofsAccepted != 4 {
+		t.Fatalf("stats %+v: want 4 sectors active from 4 accepted proofs", s)
+	}
+	entries, err := os.ReadDir(markers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]int{}
+	for _, e := range entries {
+		name, _, _ := strings.Cut(e.Name(), "-")
+		used[name]++
+	}
+	if used["crashed"] != 1 || used["a"] == 0 || used["b"] == 0 {
+		t.Fatalf("tasks per child %v: want child a crashed once and both children used", used)
+	}
+}

@@ -1,0 +1,219 @@
+package poster_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/filecoin-project/go-state-types/dline"
+
+	"github.com/damocles-go/damocles/internal/chain"
+	"github.com/damocles-go/damocles/internal/config"
+	"github.com/damocles-go/damocles/internal/devnet/devnettest"
+)
+
+// windowsInOrder returns the next window of every deadline holding
+// sectors, earliest first.
+func (h *harness) windowsInOrder() []*dline.Info {
+	var out []*dline.Info
+	for idx := range h.sectorDeadlines() {
+		out = append(out, h.deadlineOf(idx))
+	}
+	slices.SortFunc(out, func(a, b *dline.Info) int { return int(a.Open - b.Open) })
+	return out
+}
+
+func TestPosterProvesEveryDeadline(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.seal(6)
+	p := h.start()
+	windows := h.windowsInOrder()
+	if len(windows) < 2 {
+		t.Fatalf("6 sectors landed in %d deadlines; the test wants several", len(windows))
+	}
+	for _, di := range windows {
+		h.walkWindow(di.Index)
+		posts := h.postsOf(di)
+		if len(posts) != 1 || !posts[0].Accepted {
+			t.Fatalf("deadline %d: PoSt records %+v, want one accepted", di.Index, posts)
+		}
+	}
+	h.requireNoMissed()
+	s := h.stats()
+	if s.Active != 6 || s.Faulty != 0 {
+		t.Fatalf("stats %+v: want 6 active, 0 faulty", s)
+	}
+	if sent := p.counter("damocles_poster_proofs_sent_total"); sent != float64(len(windows)) {
+		t.Fatalf("proofs_sent_total = %v, want %d", sent, len(windows))
+	}
+}
+
+// threePartitionDeadline seals sectors, one per partition, until some
+// deadline has three partitions (the assignment spreads partitions over
+// the 46 mutable deadlines first), and returns it.
+func threePartitionDeadline(h *harness) uint64 {
+	h.t.Helper()
+	h.seal(2*46 + 1)
+	for idx, n := range h.sectorDeadlines() {
+		if n >= 3 {
+			return idx
+		}
+	}
+	h.t.Fatalf("no deadline with 3 partitions after sealing %d sectors: %v", len(h.sectors), h.sectorDeadlines())
+	return 0
+}
+
+func TestPosterBatchesPartitions(t *testing.T) {
+	h := newHarness(t, devnettest.Options{PartitionSectors: 1})
+	idx := threePartitionDeadline(h)
+	h.setPoSt(func(c *config.MinerPoSt) { c.MaxPartitionsPerPoStMessage = 1 })
+	h.start()
+
+	di := h.walkWindow(idx)
+	posts := h.postsOf(di)
+	if len(posts) != 3 {
+		t.Fatalf("MaxPartitionsPerPoStMessage = 1: %d messages for a 3-partition deadline, want 3: %+v", len(posts), posts)
+	}
+	for _, p := range posts {
+		if !p.Accepted || len(p.Partitions) != 1 {
+			t.Fatalf("post %+v: want accepted, one partition", p)
+		}
+	}
+
+	// A reload to 0 takes effect at the deadline's next window: as few
+	// messages as the protocol allows (3 partitions per message).
+	h.setPoSt(func(c *config.MinerPoSt) { c.MaxPartitionsPerPoStMessage = 0 })
+	di = h.walkWindow(idx)
+	posts = h.postsOf(di)
+	if len(posts) != 1 || !posts[0].Accepted || len(posts[0].Partitions) != 3 {
+		t.Fatalf("MaxPartitionsPerPoStMessage = 0: posts %+v, want one accepted message with 3 partitions", posts)
+	}
+}
+
+// corrupt overwrites a sealed file with zeros of the same size and
+// returns its content.
+func corrupt(t *testing.T, path string) []byte {
+	data := backup(t, path)
+	writeFile(t, path, make([]byte, len(data)))
+	return data
+}
+
+func TestPosterSkipsCorruptSectorAndRecovers(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.seal(4)
+	bad := h.sectors[0].Number
+	idx := h.deadlineHolding(bad)
+	original := corrupt(t, h.sealedPath(bad))
+	h.start()
+
+	di := h.deadlineOf(idx)
+	h.walkWindows()
+	posts := h.postsOf(di)
+	if len(posts) != 1 || !posts[0].Accepted || posts[0].Skipped != 1 {
+		t.Fatalf("deadline %d with a corrupt sector: posts %+v, want one accepted with 1 skipped", idx, posts)
+	}
+	if s := h.stats(); s.Faulty != 1 || s.Active != 3 {
+		t.Fatalf("stats %+v: want the corrupt sector faulty, the others active", s)
+	}
+	h.requireNoMissed()
+
+	// Restored, the sector is declared recovered by the runner of the
+	// deadline two before its own (its challenge comes 140 epochs before
+	// the sector's window opens), then proven in that window.
+	writeFile(t, h.sealedPath(bad), original)
+	next := h.deadlineOf(idx)
+	recoverAt := next.Open - 2*chain.WPoStChallengeWindow - chain.WPoStChallengeLookback
+	h.walkWindows(interval{recoverAt, recoverAt + 30})
+	s := h.stats()
+	if s.Faulty != 0 || s.Recovered != 1 || s.Active != 4 {
+		t.Fatalf("stats %+v: want the sector recovered, 4 active, no fault", s)
+	}
+	h.requireNoMissed()
+}
+
+func TestPosterHungSectorFileCostsOnlyThatSector(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.proving.SingleCheckTimeout = config.Duration(300 * time.Millisecond)
+	h.seal(2)
+	hung := h.sectors[0].Number
+	path := h.sealedPath(hung)
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	// Opening a FIFO for reading blocks until a writer comes: a read that
+	// never returns, as on a hung NFS mount.
+	if err := syscall.Mkfifo(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Release the abandoned check: a writer lets its open return.
+		if f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	h.start()
+	di := h.walkWindow(h.deadlineHolding(hung))
+	posts := h.postsOf(di)
+	if len(posts) != 1 || !posts[0].Accepted || posts[0].Skipped != 1 || posts[0].Proven != 1 {
+		t.Fatalf("posts %+v: want one accepted proof, the hung sector skipped and the other proven", posts)
+	}
+	h.requireNoMissed()
+}
+
+func TestPosterRestartDoesNotSendTwice(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.seal(2)
+	idx := h.deadlineHolding(h.sectors[0].Number)
+	di := h.deadlineOf(idx)
+	first := h.start()
+
+	// Walk until the first poster has pushed its proof, then stop it
+	// before the message lands: the next epoch would include it.
+	h.jumpBefore(di.Challenge)
+	pushed := func() bool {
+		rows, err := h.db.PoStMessages().List(context.Background(), h.d.Actor, di.Open)
+		return err == nil && len(rows) == 1 && rows[0].Message != ""
+	}
+	h.pace(di.Close, pushed)
+	if !pushed() {
+		t.Fatal("the first poster pushed no proof")
+	}
+	first.stop()
+
+	// A new poster over the same database finds the pushed message and
+	// waits for it instead of sending another.
+	second := h.start()
+	h.pace(di.Close+1, nil)
+	posts := h.postsOf(di)
+	if len(posts) != 1 || !posts[0].Accepted {
+		t.Fatalf("posts %+v: want exactly one accepted proof", posts)
+	}
+	if sent := second.counter("damocles_poster_proofs_sent_total"); sent != 0 {
+		t.Fatalf("the restarted poster sent %v proofs, want 0", sent)
+	}
+	h.requireNoMissed()
+}
+
+func TestPosterRestartMidDeadlineStillProves(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.seal(2)
+	idx := h.deadlineHolding(h.sectors[0].Number)
+	di := h.deadlineOf(idx)
+	first := h.start()
+	// Stop the first poster after the challenge, before anything is sent.
+	h.jumpBefore(di.Challenge + 12)
+	first.stop()
+	if rows, err := h.db.PoStMessages().List(context.Background(), h.d.Actor, di.Open); err != nil || len(rows) != 0 {
+		t.Fatalf("records %v, %v: want nothing sent yet", rows, err)
+	}
+	h.pace(di.Open+10, nil)
+	h.start()
+	h.pace(di.Close+1, nil)
+	if posts := h.postsOf(di); len(posts) != 1 || !posts[0].Accepted {
+		t.Fatalf("posts %+v: want one accepted proof", posts)
+	}
+	h.requireNoMissed()
+}

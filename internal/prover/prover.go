@@ -1,0 +1,46 @@
+package prover
+
+import (
+	"context"
+
+	"github.com/filecoin-project/go-state-types/abi"
+	"github.com/filecoin-project/go-state-types/proof"
+
+	"github.com/damocles-go/damocles/internal/proofs"
+)
+
+// Prover computes PoSt proofs. Its methods have proofs.Engine's meaning: a
+// sector whose files cannot be proven is listed in faulty, not an error;
+// an error is for everything else (a lost processor, a bad input, ctx
+// ended), and the caller may retry it.
+type Prover interface {
+	GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
+		randomness abi.PoStRandomness) (proofs []proof.PoStProof, faulty []abi.SectorNumber, err error)
+	GenerateWinningPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
+		randomness abi.PoStRandomness) ([]proof.PoStProof, error)
+	// Name says which prover this is, for logs and metrics.
+	Name() string
+}
+
+// Local proves with an engine in this process.
+type Local struct {
+	Engine proofs.Engine
+}
+
+var _ Prover = Local{}
+
+// Name is "local".
+func (Local) Name() string { return "local" }
+
+// GenerateWindowPoSt proves sectors with the engine.
+func (l Local) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
+	randomness abi.PoStRandomness) ([]proof.PoStProof, []abi.SectorNumber, error) {
+	return l.Engine.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+}
+
+// GenerateWinningPoSt proves sectors with the engine; the proof type comes
+// from the sectors, as with filecoin-ffi.
+func (l Local) GenerateWinningPoSt(ctx context.Context, miner abi.ActorID, _ abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
+	randomness abi.PoStRandomness) ([]proof.PoStProof, error) {
+	return l.Engine.GenerateWinningPoSt(ctx, miner, sectors, randomness)
+}
