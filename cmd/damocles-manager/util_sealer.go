@@ -26,6 +26,7 @@ var utilSealerCmd = &cli.Command{
 			Usage:       "sector states",
 			Subcommands: []*cli.Command{utilSectorsListCmd, utilSectorsStateCmd},
 		},
+		utilProvingCmd,
 	},
 }
 

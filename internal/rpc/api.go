@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/filecoin-project/go-state-types/abi"
+	"github.com/filecoin-project/go-state-types/proof"
 )
 
 // Namespace is the JSON-RPC namespace of the API: methods are called as
@@ -71,6 +72,11 @@ type Venus interface {
 	// StorageAttachIndex writes sector index entries found by `util
 	// storage attach` and returns how many it wrote.
 	StorageAttachIndex(ctx context.Context, entries []SectorIndexEntry) (int, error)
+	// CheckProvable runs the poster's checks on sectors of miner mid as a
+	// PoSt of postProofType would (strict: a vanilla proof of each too)
+	// and returns the bad ones with the reason; empty means all are good.
+	// stateCheck is kept for damocles's signature.
+	CheckProvable(ctx context.Context, mid abi.ActorID, postProofType abi.RegisteredPoStProof, sectors []proof.ExtendedSectorInfo, strict, stateCheck bool) (map[abi.SectorNumber]string, error)
 }
 
 // VenusStruct is both the typed client (go-jsonrpc fills the Internal
@@ -103,10 +109,11 @@ type VenusStruct struct {
 		StoreBasicInfo     func(ctx context.Context, instanceName string) (*StoreBasicInfo, error)                                      `perm:"write"`
 		SectorIndexerFind  func(ctx context.Context, indexType string, id abi.SectorID) (SectorIndexLocation, error)                    `perm:"read"`
 
-		SectorsList        func(ctx context.Context, which string, miner abi.ActorID) ([]SectorRecord, error) `perm:"read"`
-		SectorState        func(ctx context.Context, id abi.SectorID) (SectorRecord, error)                   `perm:"read"`
-		StorageList        func(ctx context.Context) ([]StoreStatus, error)                                   `perm:"read"`
-		StorageAttachIndex func(ctx context.Context, entries []SectorIndexEntry) (int, error)                 `perm:"admin"`
+		SectorsList        func(ctx context.Context, which string, miner abi.ActorID) ([]SectorRecord, error)                                                                                                  `perm:"read"`
+		SectorState        func(ctx context.Context, id abi.SectorID) (SectorRecord, error)                                                                                                                    `perm:"read"`
+		StorageList        func(ctx context.Context) ([]StoreStatus, error)                                                                                                                                    `perm:"read"`
+		StorageAttachIndex func(ctx context.Context, entries []SectorIndexEntry) (int, error)                                                                                                                  `perm:"admin"`
+		CheckProvable      func(ctx context.Context, mid abi.ActorID, postProofType abi.RegisteredPoStProof, sectors []proof.ExtendedSectorInfo, strict, stateCheck bool) (map[abi.SectorNumber]string, error) `perm:"read"`
 	}
 }
 
@@ -211,4 +218,8 @@ func (s *VenusStruct) StorageList(ctx context.Context) ([]StoreStatus, error) {
 
 func (s *VenusStruct) StorageAttachIndex(ctx context.Context, entries []SectorIndexEntry) (int, error) {
 	return s.Internal.StorageAttachIndex(ctx, entries)
+}
+
+func (s *VenusStruct) CheckProvable(ctx context.Context, mid abi.ActorID, postProofType abi.RegisteredPoStProof, sectors []proof.ExtendedSectorInfo, strict, stateCheck bool) (map[abi.SectorNumber]string, error) {
+	return s.Internal.CheckProvable(ctx, mid, postProofType, sectors, strict, stateCheck)
 }

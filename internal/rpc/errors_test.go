@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/filecoin-project/go-state-types/abi"
+	"github.com/filecoin-project/go-state-types/proof"
 
 	"github.com/damocles-go/damocles/internal/rpc"
 )
@@ -18,7 +19,7 @@ const unknownSector = 404
 
 var errNotInFake = errors.New("not in this fake")
 
-// fakeSealer has the sealing and storage methods of the Venus API; only
+// fakeSealer has the sealing, storage and proving methods of the Venus API; only
 // ReportState does anything: it answers 11001 for unknownSector.
 type fakeSealer struct{}
 
@@ -80,6 +81,9 @@ func (fakeSealer) SectorState(context.Context, abi.SectorID) (rpc.SectorRecord, 
 func (fakeSealer) StorageList(context.Context) ([]rpc.StoreStatus, error) { return nil, nil }
 func (fakeSealer) StorageAttachIndex(context.Context, []rpc.SectorIndexEntry) (int, error) {
 	return 0, errNotInFake
+}
+func (fakeSealer) CheckProvable(context.Context, abi.ActorID, abi.RegisteredPoStProof, []proof.ExtendedSectorInfo, bool, bool) (map[abi.SectorNumber]string, error) {
+	return nil, errNotInFake
 }
 
 // The 11001 error crosses the metrics wrapper and the permission proxy
