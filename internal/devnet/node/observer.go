@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/filecoin-project/go-address"
 	"github.com/filecoin-project/go-jsonrpc"
+	"github.com/filecoin-project/go-state-types/abi"
 
 	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/devnet"
@@ -29,7 +31,15 @@ type ObserverAPI interface {
 	Records(ctx context.Context) (devnet.Records, error)
 	// Miners lists the miner actors' ID addresses in id order.
 	Miners(ctx context.Context) ([]address.Address, error)
+	// MineTo mines epochs as fast as it can until the head is at epoch
+	// (at most MineToMaxEpochs ahead) and returns the head. Tests and the
+	// demo skip stretches where nothing is due with it; the block clock
+	// keeps ticking beside it.
+	MineTo(ctx context.Context, epoch abi.ChainEpoch) (abi.ChainEpoch, error)
 }
+
+// MineToMaxEpochs bounds one MineTo call: ten proving periods.
+const MineToMaxEpochs = 10 * chain.WPoStProvingPeriod
 
 // ObserverStruct is the observer's typed client and, on the server, its
 // permission-checking proxy, as chain.APIStruct is for the Filecoin API.
@@ -38,6 +48,7 @@ type ObserverStruct struct {
 		Stats   func(ctx context.Context, maddr address.Address) (devnet.MinerStats, error) `perm:"read"`
 		Records func(ctx context.Context) (devnet.Records, error)                           `perm:"read"`
 		Miners  func(ctx context.Context) ([]address.Address, error)                        `perm:"read"`
+		MineTo  func(ctx context.Context, epoch abi.ChainEpoch) (abi.ChainEpoch, error)     `perm:"admin"`
 	}
 }
 
@@ -54,6 +65,10 @@ func (s *ObserverStruct) Records(ctx context.Context) (devnet.Records, error) {
 
 func (s *ObserverStruct) Miners(ctx context.Context) ([]address.Address, error) {
 	return s.Internal.Miners(ctx)
+}
+
+func (s *ObserverStruct) MineTo(ctx context.Context, epoch abi.ChainEpoch) (abi.ChainEpoch, error) {
+	return s.Internal.MineTo(ctx, epoch)
 }
 
 // Observer serves ObserverAPI from a devnet chain.
@@ -78,10 +93,28 @@ func (o *Observer) Miners(context.Context) ([]address.Address, error) {
 	return o.chain.Miners(), nil
 }
 
+func (o *Observer) MineTo(ctx context.Context, epoch abi.ChainEpoch) (abi.ChainEpoch, error) {
+	head := o.chain.Head().Height
+	if epoch-head > MineToMaxEpochs {
+		return head, fmt.Errorf("mine to %d: that is %d epochs ahead of the head %d, more than %d", epoch, epoch-head, head, MineToMaxEpochs)
+	}
+	for head < epoch {
+		if err := ctx.Err(); err != nil {
+			return head, err
+		}
+		ts, err := o.chain.AdvanceEpoch(time.Now())
+		if err != nil {
+			return head, fmt.Errorf("mine epoch %d: %w", head+1, err)
+		}
+		head = ts.Height
+	}
+	return head, nil
+}
+
 // NewObserverClient connects to a devnet's observer API. addr is any
 // notation netaddr.Parse reads (the devnet's api file, host:port, a URL);
 // the client uses HTTP unless the address names ws or wss. token may be
-// empty: the methods need only read. Close it with the returned closer.
+// empty for the methods that only read; MineTo needs the admin token. Close it with the returned closer.
 func NewObserverClient(ctx context.Context, addr, token string) (*ObserverStruct, jsonrpc.ClientCloser, error) {
 	ep, err := netaddr.Parse(addr)
 	if err != nil {

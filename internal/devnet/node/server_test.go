@@ -206,3 +206,30 @@ func TestRecordsRoundTripJSON(t *testing.T) {
 		t.Errorf("JSON %s does not hold the miner as a string", data)
 	}
 }
+
+func TestObserverMineTo(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := t.Context()
+	anon, closer, err := NewObserverClient(ctx, ts.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer()
+	if _, err := anon.MineTo(ctx, 10); err == nil {
+		t.Fatal("MineTo without a token succeeded; it needs admin")
+	}
+	admin, closer2, err := NewObserverClient(ctx, ts.url, ts.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer2()
+	if h, err := admin.MineTo(ctx, 150); err != nil || h != 150 || ts.chain.Head().Height != 150 {
+		t.Fatalf("MineTo(150) = %d, %v; head %d", h, err, ts.chain.Head().Height)
+	}
+	if h, err := admin.MineTo(ctx, 100); err != nil || h != 150 {
+		t.Fatalf("MineTo below the head = %d, %v; want the head, 150", h, err)
+	}
+	if _, err := admin.MineTo(ctx, 150+MineToMaxEpochs+1); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("MineTo too far: %v", err)
+	}
+}
