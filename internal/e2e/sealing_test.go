@@ -37,6 +37,16 @@ type sealOpts struct {
 	preBatch []string
 	// extraWorker is appended to the worker's TOML.
 	extraWorker string
+	// extraMiner is appended to the [[Miners]] block (e.g. [Miners.PoSt]);
+	// {wallet} in it stands for the devnet's wallet address.
+	extraMiner string
+	// proving lines go under [Common.Proving].
+	proving []string
+	// devnetArgs and managerArgs are added to `damocles-devnet run` and
+	// `damocles-manager daemon run`.
+	devnetArgs, managerArgs []string
+	// prepare, when set, runs on the manager's home before it starts.
+	prepare func(t *testing.T, home string)
 }
 
 // sealScenario is a running devnet and manager, with a worker config ready
@@ -54,12 +64,15 @@ type sealScenario struct {
 func newSealScenario(t *testing.T, o sealOpts) *sealScenario {
 	t.Helper()
 	root := t.TempDir()
-	d := startDevnet(t, filepath.Join(root, "devnet"), 100*time.Millisecond, "--miner", "t01000:2KiB")
+	d := startDevnet(t, filepath.Join(root, "devnet"), 100*time.Millisecond, append([]string{"--miner", "t01000:2KiB"}, o.devnetArgs...)...)
 	s := &sealScenario{d: d, persist: filepath.Join(root, "persist")}
 
 	s.h = managerHome(t)
 	setConfig(t, s.h, "Common.API", fmt.Sprintf("Chain = %q", d.api), fmt.Sprintf("Token = %q", d.token), `ChainEventInterval = "200ms"`)
 	setConfig(t, s.h, "Common.Auth", "TrustedNetworks = []")
+	if len(o.proving) > 0 {
+		setConfig(t, s.h, "Common.Proving", o.proving...)
+	}
 	addPersistStore(t, s.h, "persist-1", s.persist)
 	miner := fmt.Sprintf(`
 [[Miners]]
@@ -81,7 +94,8 @@ Sender = %q
 
 [Miners.Commitment.Prove]
 Sender = %q
-`, o.maxNumber, d.wallet.String(), strings.Join(o.preBatch, "\n"), d.wallet.String())
+%s
+`, o.maxNumber, d.wallet.String(), strings.Join(o.preBatch, "\n"), d.wallet.String(), strings.ReplaceAll(o.extraMiner, "{wallet}", d.wallet.String()))
 	f, err := os.OpenFile(filepath.Join(s.h, "sector-manager.cfg"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +105,10 @@ Sender = %q
 	}
 	f.Close()
 
-	s.manager, s.url = startManager(t, s.h)
+	if o.prepare != nil {
+		o.prepare(t, s.h)
+	}
+	s.manager, s.url = startManager(t, s.h, o.managerArgs...)
 	s.writeToken = strings.TrimSpace(mustRun(t, "damocles-manager", "--home", s.h, "util", "auth", "create-token", "--perm", "write"))
 
 	mustRun(t, "damocles-worker", "store", "file-init", "-l", s.persist)

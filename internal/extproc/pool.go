@@ -225,6 +225,7 @@ func (p *Pool) Call(ctx context.Context, task json.RawMessage) (json.RawMessage,
 		if err != nil {
 			return nil, err
 		}
+		start := time.Now()
 		res, sent, err := pr.call(ctx, compact.Bytes())
 		if !sent && err == nil {
 			// The process died before the request reached it: nothing
@@ -234,6 +235,9 @@ func (p *Pool) Call(ctx context.Context, task json.RawMessage) (json.RawMessage,
 		if err != nil {
 			return nil, err
 		}
+		// One line per task says which process did it: with several
+		// children (one per GPU) operators see the load spread.
+		log.Infow("task done", "stage", p.stage, "pid", pr.pid, "ok", res.err == nil, "elapsed", time.Since(start).Round(time.Millisecond).String())
 		return res.output, res.err
 	}
 }

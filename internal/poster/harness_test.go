@@ -23,7 +23,6 @@ import (
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/sectors"
 	"github.com/damocles-go/damocles/internal/store"
-	"github.com/damocles-go/damocles/internal/store/storetest"
 )
 
 // paceInterval is the devnet's block time while a test walks through a
@@ -35,7 +34,7 @@ const storeName = "store-1"
 // harness is an in-process devnet with sealed sectors indexed in a persist
 // store, and the poster proving them.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	d       *devnettest.Chain
 	db      *store.DB
 	root    string
@@ -46,12 +45,20 @@ type harness struct {
 	prover  prover.Prover
 }
 
-func newHarness(t *testing.T, opts devnettest.Options) *harness {
+func newHarness(t testing.TB, opts devnettest.Options) *harness {
 	t.Helper()
 	if opts.PreCommitChallengeDelay == 0 {
 		opts.PreCommitChallengeDelay = 5
 	}
-	h := &harness{t: t, d: devnettest.NewWithOptions(t, opts), db: storetest.NewSQLite(t), root: t.TempDir()}
+	db, err := store.Open(context.Background(), store.DriverSQLite, filepath.Join(t.TempDir(), "manager.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, d: devnettest.NewWithOptions(t, opts), db: db, root: t.TempDir()}
 	stores, err := sectors.NewPersistStores([]config.PersistStore{{Name: storeName, Path: h.root}}, h.db, sectors.PersistStoresOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -323,4 +330,29 @@ func (p *runningPoster) counter(name string) float64 {
 		}
 	}
 	return sum
+}
+
+// histogramSums sums the observations of a histogram family per value of
+// label ("" for all).
+func (p *runningPoster) histogramSums(name, label string) map[string]float64 {
+	families, err := p.registry.Gather()
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			key := ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label {
+					key = l.GetValue()
+				}
+			}
+			out[key] += m.GetHistogram().GetSampleSum()
+		}
+	}
+	return out
 }

@@ -11,15 +11,14 @@ import (
 
 // Runner states, as the runners gauge and the logs name them.
 const (
-	stateChecking   = "checking"
-	stateProving    = "proving"
-	stateWaiting    = "waiting_submit"
-	stateSubmitted  = "submitted"
-	stateProven     = "proven"
-	stateFailed     = "failed"
-	stateNoSectors  = "no_sectors"
-	stateAborted    = "aborted"
-	runnerStatesLen = 8
+	stateChecking  = "checking"
+	stateProving   = "proving"
+	stateWaiting   = "waiting_submit"
+	stateSubmitted = "submitted"
+	stateProven    = "proven"
+	stateFailed    = "failed"
+	stateNoSectors = "no_sectors"
+	stateAborted   = "aborted"
 )
 
 // metrics are the poster's Prometheus figures, per miner.
@@ -42,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"miner"}),
 		phaseSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "damocles", Subsystem: "poster", Name: "phase_seconds",
-			Help:    "Time a runner spends checking sectors, proving and verifying, per batch.",
+			Help:    "Time a runner spends checking sectors, proving and verifying, per batch; start_to_verified is the time from the runner's start to a batch's proof verified.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10), // 1ms .. ~4.4min
 		}, []string{"miner", "phase"}),
 		sectorsChecked: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -34,6 +34,17 @@ const (
 	kindRecover = "recover"
 )
 
+// maxProofBytes is the most proof bytes a SubmitWindowedPoSt can carry:
+// CBOR byte strings are limited to 2MiB, and the params hold a little
+// more than the proof.
+const maxProofBytes = cbg.ByteArrayMaxLen - 4<<10
+
+// permanentError is a failure that trying again cannot fix: the runner
+// gives up the deadline.
+type permanentError struct{ error }
+
+func (e *permanentError) Unwrap() error { return e.error }
+
 // maxVerifyFailures is how many proofs of one batch may fail the local
 // verification before the batch gives up until the runner's next attempt.
 const maxVerifyFailures = 3
@@ -87,6 +98,11 @@ func (r *runner) run() {
 		if r.ctx.Err() != nil {
 			r.setState(stateAborted)
 			log.Warnw("deadline runner stopped before it finished", append(r.logw(), "err", err)...)
+			return
+		}
+		if perm := (*permanentError)(nil); errors.As(err, &perm) {
+			r.setState(stateFailed)
+			log.Errorw("window post cannot be sent for this deadline: giving up", append(r.logw(), "err", err)...)
 			return
 		}
 		r.setState(stateFailed)
@@ -410,8 +426,18 @@ func (r *runner) proveBatch(batch []partitionToProve, rand abi.PoStRandomness) (
 			}
 			continue
 		}
-		log.Infow("window post computed", append(r.logw(), "partitions", batchKey(batch), "sectors", len(privs),
+		r.p.metrics.phaseSeconds.WithLabelValues(label, "start_to_verified").Observe(time.Since(r.started).Seconds())
+		size := 0
+		for _, p := range postProofs {
+			size += len(p.ProofBytes)
+		}
+		log.Infow("window post computed", append(r.logw(), "partitions", batchKey(batch), "sectors", len(privs), "proof-bytes", size,
 			"prove", proveTook.Round(time.Microsecond), "verify", verifyTook.Round(time.Microsecond), "prover", r.p.cfg.Prover.Name())...)
+		if size > maxProofBytes {
+			r.p.metrics.proofsFailed.WithLabelValues(label, "prove").Inc()
+			return nil, &permanentError{fmt.Errorf("partitions %s: the proof of %d sectors is %d bytes, more than the %d a message can carry "+
+				"(devproof's proofs grow with the sectors proven; lower the partition size or MaxPartitionsPerPoStMessage)", batchKey(batch), len(privs), size, maxProofBytes)}
+		}
 		params := &miner.SubmitWindowedPoStParams{Deadline: r.di.Index, Proofs: postProofs}
 		for _, p := range batch {
 			skipped := make([]uint64, 0, len(p.skipped))
