@@ -83,15 +83,16 @@ func newPoster(ctx context.Context, c *cli.Context, h home.Home, cfg *config.Man
 	}
 	events := chain.NewHeadEvents(d.sealing.node, chain.HeadEventsConfig{PollInterval: time.Duration(cfg.Common.API.ChainEventInterval)})
 	p, err := poster.New(poster.Config{
-		Chain:    d.sealing.node,
-		Events:   events,
-		DB:       d.db,
-		Locator:  d.sealing.indexer,
-		Engine:   d.engine,
-		Prover:   pr,
-		Miners:   d.miners,
-		Proving:  d.proving,
-		Registry: d.registry,
+		Chain:      d.sealing.node,
+		Events:     events,
+		DB:         d.db,
+		Locator:    d.sealing.indexer,
+		Engine:     d.engine,
+		Prover:     pr,
+		Miners:     d.miners,
+		Proving:    d.proving,
+		Registry:   d.registry,
+		BlockDelay: blockDelay(ctx, d.sealing.node),
 	})
 	if err != nil {
 		m.close()

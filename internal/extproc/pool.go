@@ -66,6 +66,12 @@ type PoolConfig struct {
 	// and falls back to the minimum once a child has stayed up that long;
 	// 0 means RestartBackoffMaxDefault.
 	RestartBackoffMax time.Duration
+	// KillAbandoned kills a child when a caller stops waiting (its ctx
+	// ended) for a request the child is computing: the protocol cannot
+	// cancel a task, so a child stuck on one (a hung GPU) would otherwise
+	// hold its slot forever. Its other requests in flight fail with an
+	// *ExitError, as on a crash, and it is restarted.
+	KillAbandoned bool
 	// Intn returns a random number in [0, n) for the weighted choice of a
 	// child; nil means math/rand/v2's IntN. Tests inject a seeded or
 	// scripted one. It is called with the pool's lock held.
@@ -75,10 +81,11 @@ type PoolConfig struct {
 // Pool runs the children of one stage and sends each request to one of
 // them. Its methods are safe for concurrent use.
 type Pool struct {
-	stage      string
-	backoffMin time.Duration
-	backoffMax time.Duration
-	intn       func(n int) int
+	stage         string
+	killAbandoned bool
+	backoffMin    time.Duration
+	backoffMax    time.Duration
+	intn          func(n int) int
 
 	// ctx ends when Close begins; it stops restarts and start-ups.
 	ctx    context.Context
@@ -121,11 +128,12 @@ func NewPool(ctx context.Context, cfg PoolConfig) (*Pool, error) {
 		return nil, fmt.Errorf("extproc: no %s processor configured", cfg.Stage)
 	}
 	p := &Pool{
-		stage:      cfg.Stage,
-		backoffMin: cmp0(cfg.RestartBackoffMin, RestartBackoffMinDefault),
-		backoffMax: cmp0(cfg.RestartBackoffMax, RestartBackoffMaxDefault),
-		intn:       cfg.Intn,
-		changed:    make(chan struct{}),
+		stage:         cfg.Stage,
+		killAbandoned: cfg.KillAbandoned,
+		backoffMin:    cmp0(cfg.RestartBackoffMin, RestartBackoffMinDefault),
+		backoffMax:    cmp0(cfg.RestartBackoffMax, RestartBackoffMaxDefault),
+		intn:          cfg.Intn,
+		changed:       make(chan struct{}),
 	}
 	if p.intn == nil {
 		p.intn = rand.IntN
@@ -233,6 +241,11 @@ func (p *Pool) Call(ctx context.Context, task json.RawMessage) (json.RawMessage,
 			continue
 		}
 		if err != nil {
+			if sent && p.killAbandoned && ctx.Err() != nil {
+				log.Warnw("killing a processor: its caller gave up on a task it is still computing", "stage", p.stage, "pid", pr.pid,
+					"after", time.Since(start).Round(time.Millisecond).String())
+				pr.kill("its caller gave up on a task it was computing")
+			}
 			return nil, err
 		}
 		// One line per task says which process did it: with several

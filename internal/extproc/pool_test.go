@@ -3,6 +3,7 @@ package extproc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -603,5 +604,33 @@ func TestPoolCpuset(t *testing.T) {
 	// Our own threads were not pinned by starting a pinned child.
 	if got := affinity(); !slices.Equal(got, own) {
 		t.Errorf("this process now runs on CPUs %v; want %v as before", got, own)
+	}
+}
+
+// A caller that stops waiting for a task kills its child when
+// KillAbandoned is set: the child is restarted and serves again; without
+// it the child keeps computing and stays up.
+func TestPoolKillAbandoned(t *testing.T) {
+	for _, kill := range []bool{true, false} {
+		t.Run(fmt.Sprintf("KillAbandoned=%v", kill), func(t *testing.T) {
+			p := newTestPool(t, PoolConfig{Children: serveChildren(t, 1, 1), KillAbandoned: kill})
+			before := p.pids()[0]
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if _, err := call(ctx, p, testTask{N: 1, SleepMS: 60_000}); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("abandoned task: %v, want the deadline error", err)
+			}
+			if !kill {
+				if pid := p.pids()[0]; pid != before {
+					t.Fatalf("child pid %d → %d: it was restarted without KillAbandoned", before, pid)
+				}
+				return
+			}
+			// The slot is free again only through the restart.
+			mustCall(t, p, testTask{N: 2})
+			if pid := p.pids()[0]; pid == before || pid == 0 {
+				t.Fatalf("child pid %d → %d: want a restarted child", before, pid)
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ const (
 	childEnv     = "POSTER_TEST_CHILD"
 	markerDirEnv = "POSTER_TEST_MARKERS"
 	crashEnv     = "POSTER_TEST_CRASH_FIRST"
+	hangEnv      = "POSTER_TEST_HANG_FIRST"
 )
 
 func TestMain(m *testing.M) {
@@ -43,6 +44,11 @@ func serveChild(name string) {
 		f, err := os.CreateTemp(os.Getenv(markerDirEnv), name+"-*")
 		if err == nil {
 			f.Close()
+		}
+		if os.Getenv(hangEnv) != "" && !restarted(name) {
+			// A hung GPU: the task never returns, the process stays.
+			os.WriteFile(filepath.Join(os.Getenv(markerDirEnv), "crashed-"+name), nil, 0o644)
+			select {}
 		}
 		if crash && !restarted(name) {
 			os.WriteFile(filepath.Join(os.Getenv(markerDirEnv), "crashed-"+name), nil, 0o644)
@@ -102,5 +108,35 @@ func TestPosterExtProverSurvivesAChildCrash(t *testing.T) {
 	}
 	if used["crashed"] != 1 || used["a"] == 0 || used["b"] == 0 {
 		t.Fatalf("tasks per child %v: want child a crashed once and both children used", used)
+	}
+}
+
+// A processor that hangs on its only task (one processor, so nothing else
+// can take the retry) is killed when the attempt's time is up, restarted,
+// and the deadline is proven.
+func TestPosterExtProverSurvivesAHungChild(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.seal(2)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	markers := t.TempDir()
+	ext, err := prover.NewExt(context.Background(), &config.ExtProver{WdPost: []config.ExtProcessor{{
+		Bin: self, Envs: map[string]string{childEnv: "a", markerDirEnv: markers, hangEnv: "1"}, Concurrent: 1,
+	}}}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ext.Close() })
+	h.prover = ext
+	h.start()
+	h.walkWindows()
+	h.requireNoMissed()
+	if s := h.stats(); s.ProofsAccepted != 1 || s.Active != 2 {
+		t.Fatalf("stats %+v: want the deadline proven", s)
+	}
+	if _, err := os.Stat(filepath.Join(markers, "crashed-a")); err != nil {
+		t.Fatalf("the processor never hung on a task: %v", err)
 	}
 }

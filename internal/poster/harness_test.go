@@ -117,6 +117,7 @@ func (h *harness) start() *runningPoster {
 		Proving:       func() config.Proving { return h.proving },
 		Registry:      reg,
 		RetryInterval: 50 * time.Millisecond,
+		BlockDelay:    paceInterval,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -58,7 +58,15 @@ type Config struct {
 	// RetryInterval is the wait before a failed attempt is tried again; 0
 	// means RetryIntervalDefault.
 	RetryInterval time.Duration
+	// BlockDelay is the chain's time between epochs; it bounds each
+	// proving attempt to half the time left in the window, so a prover
+	// that hangs costs an attempt, not the deadline. 0 means
+	// BlockDelayDefault (mainnet's 30s).
+	BlockDelay time.Duration
 }
+
+// BlockDelayDefault is mainnet's time between epochs.
+const BlockDelayDefault = 30 * time.Second
 
 // Poster schedules the deadline runners of every miner with WindowPoSt
 // enabled.
@@ -104,6 +112,9 @@ func New(cfg Config) (*Poster, error) {
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = RetryIntervalDefault
+	}
+	if cfg.BlockDelay <= 0 {
+		cfg.BlockDelay = BlockDelayDefault
 	}
 	reg := cfg.Registry
 	if reg == nil {

@@ -389,7 +389,9 @@ func (r *runner) proveBatch(batch []partitionToProve, rand abi.PoStRandomness) (
 			return nil, nil
 		}
 		start := time.Now()
-		postProofs, faulty, err := r.p.cfg.Prover.GenerateWindowPoSt(r.ctx, r.mi.actor, r.mi.postProof, privs, rand)
+		attempt, cancel := context.WithTimeout(r.ctx, r.attemptTimeout())
+		postProofs, faulty, err := r.p.cfg.Prover.GenerateWindowPoSt(attempt, r.mi.actor, r.mi.postProof, privs, rand)
+		cancel()
 		proveTook := time.Since(start)
 		r.p.metrics.phaseSeconds.WithLabelValues(label, "prove").Observe(proveTook.Seconds())
 		if err != nil {
@@ -448,6 +450,14 @@ func (r *runner) proveBatch(batch []partitionToProve, rand abi.PoStRandomness) (
 		}
 		return params, nil
 	}
+}
+
+// attemptTimeout is how long one proving attempt may take: half the time
+// left before the window's last epoch, so that a hung prover leaves time
+// for another try (on another processor, or on the one restarted).
+func (r *runner) attemptTimeout() time.Duration {
+	left := r.di.Close - 1 - r.p.heads.head().Height
+	return time.Duration(max(left/2, 1)) * r.p.cfg.BlockDelay
 }
 
 // skipFaulty moves the sectors the prover found faulty out of batch.

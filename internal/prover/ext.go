@@ -36,14 +36,17 @@ func NewExt(ctx context.Context, cfg *config.ExtProver, selfBin string, fallback
 	e := &Ext{fallback: fallback}
 	var err error
 	if len(cfg.WdPost) > 0 {
-		e.window, err = extproc.NewPool(ctx, extproc.PoolConfig{Stage: stage.WindowPoSt,
+		// A proof the poster stops waiting for is worthless: a processor
+		// stuck on it is killed and restarted rather than left holding
+		// its slot through the deadline.
+		e.window, err = extproc.NewPool(ctx, extproc.PoolConfig{Stage: stage.WindowPoSt, KillAbandoned: true,
 			Children: extproc.ChildrenFromExtProver(stage.WindowPoSt, cfg.WdPost, selfBin)})
 		if err != nil {
 			return nil, fmt.Errorf("ext-prover [[WdPost]]: %w", err)
 		}
 	}
 	if len(cfg.WinPost) > 0 {
-		e.winning, err = extproc.NewPool(ctx, extproc.PoolConfig{Stage: stage.WinningPoSt,
+		e.winning, err = extproc.NewPool(ctx, extproc.PoolConfig{Stage: stage.WinningPoSt, KillAbandoned: true,
 			Children: extproc.ChildrenFromExtProver(stage.WinningPoSt, cfg.WinPost, selfBin)})
 		if err != nil {
 			e.Close()
