@@ -26,7 +26,7 @@ func newApp() *cli.App {
 		Name:     "damocles-devnet",
 		Usage:    "a simulated Filecoin chain behind the Lotus JSON-RPC API, for demos and tests",
 		Version:  version.String(),
-		Commands: []*cli.Command{runCmd},
+		Commands: []*cli.Command{runCmd, demoCmd},
 	}
 }
 
