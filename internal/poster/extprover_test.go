@@ -66,32 +66,43 @@ func restarted(name string) bool {
 	return err == nil
 }
 
-func TestPosterExtProverSurvivesAChildCrash(t *testing.T) {
-	h := newHarness(t, devnettest.Options{PartitionSectors: 1})
-	h.seal(4) // four partitions in four deadlines
+// useExtProver makes the harness prove through processors (this test
+// binary) and starts the poster.
+func (h *harness) useExtProver(processors ...config.ExtProcessor) {
+	h.t.Helper()
+	ext, err := prover.NewExt(context.Background(), &config.ExtProver{WdPost: processors}, "", nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { ext.Close() })
+	h.prover = ext
+	h.start()
+}
+
+// testProcessor is this test binary as the processor name, with the
+// given extra environment.
+func testProcessor(t *testing.T, name, markers string, weight uint, envs ...string) config.ExtProcessor {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	markers := t.TempDir()
-	child := func(name string, crash bool, weight uint) config.ExtProcessor {
-		envs := map[string]string{childEnv: name, markerDirEnv: markers}
-		if crash {
-			envs[crashEnv] = "1"
-		}
-		return config.ExtProcessor{Bin: self, Envs: envs, Concurrent: 1, Weight: weight}
+	env := map[string]string{childEnv: name, markerDirEnv: markers}
+	for _, e := range envs {
+		env[e] = "1"
 	}
+	return config.ExtProcessor{Bin: self, Envs: env, Concurrent: 1, Weight: weight}
+}
+
+func TestPosterExtProverSurvivesAChildCrash(t *testing.T) {
+	h := newHarness(t, devnettest.Options{PartitionSectors: 1})
+	h.seal(4) // four partitions in four deadlines
+	markers := t.TempDir()
 	// a takes nearly every task while it is up, so it gets (and dies on)
 	// one; the retry then goes to b, the only child up while a restarts
 	// (the pool waits 500ms before a restart, the poster 50ms before a
 	// retry).
-	ext, err := prover.NewExt(context.Background(), &config.ExtProver{WdPost: []config.ExtProcessor{child("a", true, 100), child("b", false, 1)}}, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ext.Close() })
-	h.prover = ext
-	h.start()
+	h.useExtProver(testProcessor(t, "a", markers, 100, crashEnv), testProcessor(t, "b", markers, 1))
 	h.walkWindows()
 	h.requireNoMissed()
 	if s := h.stats(); s.Active != 4 || s.ProofsAccepted != 4 {
@@ -117,20 +128,8 @@ func TestPosterExtProverSurvivesAChildCrash(t *testing.T) {
 func TestPosterExtProverSurvivesAHungChild(t *testing.T) {
 	h := newHarness(t, devnettest.Options{})
 	h.seal(2)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	markers := t.TempDir()
-	ext, err := prover.NewExt(context.Background(), &config.ExtProver{WdPost: []config.ExtProcessor{{
-		Bin: self, Envs: map[string]string{childEnv: "a", markerDirEnv: markers, hangEnv: "1"}, Concurrent: 1,
-	}}}, "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ext.Close() })
-	h.prover = ext
-	h.start()
+	h.useExtProver(testProcessor(t, "a", markers, 1, hangEnv))
 	h.walkWindows()
 	h.requireNoMissed()
 	if s := h.stats(); s.ProofsAccepted != 1 || s.Active != 2 {
