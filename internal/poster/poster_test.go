@@ -217,3 +217,48 @@ func TestPosterRestartMidDeadlineStillProves(t *testing.T) {
 	}
 	h.requireNoMissed()
 }
+
+// Without the strict check a zeroed sealed file passes (its size is
+// right): the prover then reports the sector faulty, and the batch is
+// proven again without it.
+func TestPosterProvesAgainWithoutProverFaults(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.setPoSt(func(c *config.MinerPoSt) { c.StrictCheck = false })
+	h.seal(2)
+	corrupt(t, h.sealedPath(h.sectors[1].Number))
+	h.start()
+	di := h.walkWindow(h.deadlineHolding(h.sectors[0].Number))
+	posts := h.postsOf(di)
+	if len(posts) != 1 || !posts[0].Accepted || posts[0].Skipped != 1 || posts[0].Proven != 1 {
+		t.Fatalf("posts %+v: want one accepted proof, the zeroed sector skipped", posts)
+	}
+	h.requireNoMissed()
+}
+
+// MaxRecoverSectorLimit caps the sectors declared recovered at once.
+func TestPosterRecoverySectorLimit(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.setPoSt(func(c *config.MinerPoSt) { c.MaxRecoverSectorLimit = 1 })
+	h.seal(2)
+	idx := h.deadlineHolding(h.sectors[0].Number)
+	var saved [][]byte
+	for _, s := range h.sectors {
+		saved = append(saved, corrupt(t, s.SealedPath))
+	}
+	h.start()
+	// Both sectors bad: the partition has nothing to prove, is missed,
+	// and its sectors turn faulty.
+	h.walkWindow(idx)
+	if s := h.stats(); s.Faulty != 2 {
+		t.Fatalf("stats %+v: want both sectors faulty", s)
+	}
+	for i, s := range h.sectors {
+		writeFile(t, s.SealedPath, saved[i])
+	}
+	next := h.deadlineOf(idx)
+	recoverAt := next.Open - 2*chain.WPoStChallengeWindow - chain.WPoStChallengeLookback
+	h.walk(interval{recoverAt, recoverAt + 30})
+	if s := h.stats(); s.Recovering != 1 {
+		t.Fatalf("stats %+v: want 1 sector declared recovered (MaxRecoverSectorLimit = 1)", s)
+	}
+}
