@@ -15,8 +15,11 @@ $(BINARIES):
 # The README's test command: formatting, vet, and every test under the race
 # detector. PostgreSQL and MariaDB tests skip loudly when their server is
 # missing, and fail instead when CI=true.
+# -parallel 4: the end-to-end tests spend their time waiting for the
+# devnet's epochs, not on the CPU, and the longest (a whole proving
+# period) would otherwise queue the others behind it on a 2-core machine.
 test: fmt-check vet
-	$(GO) test -race -timeout 28m ./...
+	$(GO) test -race -timeout 28m -parallel 4 ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
