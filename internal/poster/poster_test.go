@@ -4,15 +4,20 @@ import (
 	"context"
 	"os"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/filecoin-project/go-state-types/abi"
 	"github.com/filecoin-project/go-state-types/dline"
+	"github.com/filecoin-project/go-state-types/proof"
 
 	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/devnet/devnettest"
+	"github.com/damocles-go/damocles/internal/proofs"
+	"github.com/damocles-go/damocles/internal/prover"
 )
 
 // windowsInOrder returns the next window of every deadline holding
@@ -261,4 +266,52 @@ func TestPosterRecoverySectorLimit(t *testing.T) {
 	if s := h.stats(); s.Recovering != 1 {
 		t.Fatalf("stats %+v: want 1 sector declared recovered (MaxRecoverSectorLimit = 1)", s)
 	}
+}
+
+// hangingProver is the local prover, except that the first proof holding
+// sector hangs: its sealed file turns into a FIFO (storage that hangs
+// after the sector was checked) and the call waits for its ctx.
+type hangingProver struct {
+	prover.Local
+	sector abi.SectorNumber
+	path   string
+	hung   atomic.Bool
+}
+
+func (p *hangingProver) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
+	randomness abi.PoStRandomness) ([]proof.PoStProof, []abi.SectorNumber, error) {
+	if slices.ContainsFunc(sectors, func(s proofs.PrivateSectorInfo) bool { return s.SectorNumber == p.sector }) && p.hung.CompareAndSwap(false, true) {
+		if err := os.Remove(p.path); err == nil {
+			_ = syscall.Mkfifo(p.path, 0o644)
+		}
+		<-ctx.Done()
+		return nil, nil, ctx.Err()
+	}
+	return p.Local.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+}
+
+// Storage that hangs after the check costs the proving attempt, then the
+// sector (its new check times out), not the deadline.
+func TestPosterStorageHangingAfterTheCheck(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.proving.SingleCheckTimeout = config.Duration(300 * time.Millisecond)
+	h.seal(2)
+	hung := h.sectors[0]
+	t.Cleanup(func() {
+		if f, err := os.OpenFile(hung.SealedPath, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	hp := &hangingProver{Local: prover.Local{Engine: h.d.Engine}, sector: hung.Number, path: hung.SealedPath}
+	h.prover = hp
+	h.start()
+	di := h.walkWindow(h.deadlineHolding(hung.Number))
+	if !hp.hung.Load() {
+		t.Fatal("the prover never hung")
+	}
+	posts := h.postsOf(di)
+	if len(posts) != 1 || !posts[0].Accepted || posts[0].Skipped != 1 || posts[0].Proven != 1 {
+		t.Fatalf("posts %+v: want one accepted proof, the hung sector skipped", posts)
+	}
+	h.requireNoMissed()
 }

@@ -399,6 +399,11 @@ func (r *runner) proveBatch(batch []partitionToProve, rand abi.PoStRandomness) (
 				return nil, r.ctx.Err()
 			}
 			r.p.metrics.proofsFailed.WithLabelValues(label, "prove").Inc()
+			if errors.Is(err, context.DeadlineExceeded) {
+				// A prover that ran out of time may be stuck on a file
+				// that hung after its check: check the sectors again.
+				return nil, fmt.Errorf("partitions %s: proving took longer than %s: checking the sectors again: %w", batchKey(batch), r.attemptTimeout(), err)
+			}
 			log.Warnw("prover failed; trying again", append(r.logw(), "partitions", batchKey(batch), "sectors", len(privs), "err", err)...)
 			if !sleep(r.ctx, r.p.cfg.RetryInterval) {
 				return nil, r.ctx.Err()

@@ -2,6 +2,7 @@ package prover
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/filecoin-project/go-state-types/abi"
 	"github.com/filecoin-project/go-state-types/proof"
@@ -32,10 +33,29 @@ var _ Prover = Local{}
 // Name is "local".
 func (Local) Name() string { return "local" }
 
-// GenerateWindowPoSt proves sectors with the engine.
+// GenerateWindowPoSt proves sectors with the engine. It returns when ctx
+// ends even if the engine does not: a read blocked on hung storage
+// ignores ctx, and the caller must be free to try again without that
+// sector. The engine's goroutine is then left to finish on its own.
 func (l Local) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
 	randomness abi.PoStRandomness) ([]proof.PoStProof, []abi.SectorNumber, error) {
-	return l.Engine.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+	type result struct {
+		proofs []proof.PoStProof
+		faulty []abi.SectorNumber
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		p, f, err := l.Engine.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+		done <- result{p, f, err}
+	}()
+	select {
+	case r := <-done:
+		return r.proofs, r.faulty, r.err
+	case <-ctx.Done():
+		log.Warnw("local prover abandoned: it did not return in time (hung storage?)", "miner", miner, "sectors", len(sectors))
+		return nil, nil, fmt.Errorf("local window PoSt of %d sectors: %w", len(sectors), ctx.Err())
+	}
 }
 
 // GenerateWinningPoSt proves sectors with the engine; the proof type comes
