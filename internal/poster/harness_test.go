@@ -43,6 +43,8 @@ type harness struct {
 	miner   atomic.Pointer[config.Miner]
 	proving config.Proving
 	prover  prover.Prover
+	// notifier streams head changes to the poster; nil means the node.
+	notifier chain.HeadNotifier
 }
 
 func newHarness(t testing.TB, opts devnettest.Options) *harness {
@@ -105,7 +107,11 @@ type runningPoster struct {
 func (h *harness) start() *runningPoster {
 	h.t.Helper()
 	reg := prometheus.NewRegistry()
-	events := chain.NewHeadEvents(h.d.Node, chain.HeadEventsConfig{PollInterval: paceInterval})
+	var notifier chain.HeadNotifier = h.d.Node
+	if h.notifier != nil {
+		notifier = h.notifier
+	}
+	events := chain.NewHeadEvents(notifier, chain.HeadEventsConfig{PollInterval: paceInterval})
 	p, err := poster.New(poster.Config{
 		Chain:         h.d.Node,
 		Events:        events,

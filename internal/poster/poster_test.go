@@ -315,3 +315,88 @@ func TestPosterStorageHangingAfterTheCheck(t *testing.T) {
 	}
 	h.requireNoMissed()
 }
+
+// reorgNode is the devnet node whose head-change stream also carries the
+// changes a test injects: the devnet never reorganises, a Lotus node can.
+type reorgNode struct {
+	chain.API
+	inject chan []*chain.HeadChange
+}
+
+func (n *reorgNode) ChainNotify(ctx context.Context) (<-chan []*chain.HeadChange, error) {
+	in, err := n.API.ChainNotify(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan []*chain.HeadChange, 16)
+	go func() {
+		defer close(out)
+		for {
+			var batch []*chain.HeadChange
+			var ok bool
+			select {
+			case batch, ok = <-in:
+				if !ok {
+					return
+				}
+			case batch = <-n.inject:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// reorgTo reverts the chain's tipsets down to height from and applies
+// them again, as a node does when it switches to another branch.
+func (h *harness) reorgTo(n *reorgNode, from abi.ChainEpoch) {
+	h.t.Helper()
+	head := h.height()
+	var tipsets []*chain.TipSet
+	for e := from; e <= head; e++ {
+		ts, err := h.d.Node.ChainGetTipSetByHeight(context.Background(), e, chain.TipSetKey{})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		tipsets = append(tipsets, ts)
+	}
+	var changes []*chain.HeadChange
+	for i := len(tipsets) - 1; i >= 0; i-- {
+		changes = append(changes, &chain.HeadChange{Type: chain.HCRevert, Val: tipsets[i]})
+	}
+	for _, ts := range tipsets {
+		changes = append(changes, &chain.HeadChange{Type: chain.HCApply, Val: ts})
+	}
+	n.inject <- changes
+}
+
+// A reorg down to a deadline's challenge epoch may change its randomness:
+// the runner is stopped and the deadline proven again from the start,
+// once.
+func TestPosterProvesAgainAfterAReorgBelowTheChallenge(t *testing.T) {
+	h := newHarness(t, devnettest.Options{})
+	h.seal(2)
+	n := &reorgNode{API: h.d.Node, inject: make(chan []*chain.HeadChange)}
+	h.notifier = n
+	p := h.start()
+	di := h.deadlineOf(h.deadlineHolding(h.sectors[0].Number))
+	h.jumpBefore(di.Challenge + 12)
+	if checked := p.counter("damocles_poster_sectors_checked_total"); checked != 2 {
+		t.Fatalf("%v sectors checked before the reorg, want the deadline's 2", checked)
+	}
+	h.reorgTo(n, di.Challenge)
+	h.pace(di.Close+1, nil)
+	if checked := p.counter("damocles_poster_sectors_checked_total"); checked != 4 {
+		t.Fatalf("%v sectors checked, want 4: the deadline checked again after the reorg", checked)
+	}
+	if posts := h.postsOf(di); len(posts) != 1 || !posts[0].Accepted {
+		t.Fatalf("posts %+v: want one accepted proof", posts)
+	}
+	h.requireNoMissed()
+}
