@@ -5,8 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/filecoin-project/go-address"
@@ -17,7 +16,6 @@ import (
 	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/devnet"
 	"github.com/damocles-go/damocles/internal/devnet/node"
-	"github.com/damocles-go/damocles/internal/proofs"
 )
 
 // The demo's chain: one 2KiB miner, t01000, pre-created for the devnet
@@ -29,8 +27,7 @@ const (
 )
 
 // devnetNode is the devnet running in the demo's process, as `damocles-devnet
-// run` runs it (internal/devnet/node's FullNode, Observer, server and
-// Clock), listening on a loopback port chosen at start.
+// run` runs it (node.Run), listening on a loopback port chosen at start.
 type devnetNode struct {
 	chain    *devnet.Chain
 	full     *node.FullNode
@@ -42,101 +39,53 @@ type devnetNode struct {
 	miner      address.Address
 
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// failed is closed when the clock or the server stopped on its own;
-	// err says why.
-	failed chan struct{}
-	once   sync.Once
-	err    error
+	// done is closed when node.Run returned; err is what it returned.
+	done chan struct{}
+	err  error
+	// failed is closed when the devnet stopped on its own (not by stop).
+	failed  chan struct{}
+	stopped atomic.Bool
 }
 
 // startDevnet creates a chain in dir with the demo's miner and serves it
 // on 127.0.0.1 until stop.
-func startDevnet(dir string, blockTime time.Duration) (_ *devnetNode, err error) {
-	c, err := devnet.New(devnet.Config{
-		Home:                    dir,
-		PreCommitChallengeDelay: preCommitChallengeDelay,
-		GenesisTime:             time.Now(),
-		Verifier:                &proofs.DevEngine{},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create the devnet chain in %s: %w", dir, err)
-	}
-	d := &devnetNode{chain: c, observer: node.NewObserver(c), wallet: c.DefaultAddress(), failed: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			_ = c.Close()
-		}
-	}()
-	if d.miner, err = c.CreateMiner(minerActor, minerSectorSize); err != nil {
-		return nil, fmt.Errorf("pre-create miner %d: %w", minerActor, err)
-	}
-	secret, err := node.LoadSecret(dir)
-	if err != nil {
-		return nil, err
-	}
-	if d.token, err = node.WriteToken(dir, secret); err != nil {
-		return nil, err
-	}
-	d.full = node.NewFullNode(c)
-	d.full.SetBlockTime(blockTime)
-	srv, err := node.NewServer(c, d.full, secret)
-	if err != nil {
-		d.full.Close()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		d.full.Close()
-		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
-	}
-	if d.api, err = node.WriteAPIFile(dir, ln.Addr()); err != nil {
-		ln.Close()
-		d.full.Close()
-		return nil, err
-	}
-
+func startDevnet(dir string, blockTime time.Duration) (*devnetNode, error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel = cancel
-	d.wg.Add(2)
+	d := &devnetNode{cancel: cancel, done: make(chan struct{}), failed: make(chan struct{})}
+	started := make(chan node.Started, 1)
 	go func() {
-		defer d.wg.Done()
-		clock := &node.Clock{Chain: c, BlockTime: blockTime}
-		if err := clock.Run(ctx); err != nil {
-			d.fail(fmt.Errorf("devnet clock: %w", err))
+		defer close(d.done)
+		d.err = node.Run(ctx, node.Config{
+			Home:                    dir,
+			Listen:                  "127.0.0.1:0",
+			BlockTime:               blockTime,
+			PreCommitChallengeDelay: preCommitChallengeDelay,
+			Miners:                  []node.MinerSpec{{ID: minerActor, Size: minerSectorSize}},
+		}, func(s node.Started) { started <- s })
+		if !d.stopped.Load() {
+			if d.err == nil {
+				d.err = errors.New("the devnet stopped")
+			}
+			close(d.failed)
 		}
 	}()
-	go func() {
-		defer d.wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
-			d.fail(fmt.Errorf("devnet RPC server: %w", err))
-		}
-	}()
-	return d, nil
-}
-
-func (d *devnetNode) fail(err error) {
-	d.once.Do(func() {
-		d.err = err
-		close(d.failed)
-	})
+	select {
+	case s := <-started:
+		d.chain, d.full, d.observer = s.Chain, s.Node, node.NewObserver(s.Chain)
+		d.api, d.token, d.wallet, d.miner = s.API, s.Token, s.Wallet, s.Miners[0].Address
+		return d, nil
+	case <-d.done:
+		cancel()
+		return nil, fmt.Errorf("start the devnet in %s: %w", dir, d.err)
+	}
 }
 
 // stop stops the clock and the server, then persists and closes the chain.
 func (d *devnetNode) stop() error {
+	d.stopped.Store(true)
 	d.cancel()
-	d.wg.Wait()
-	d.full.Close()
-	var err error
-	select {
-	case <-d.failed:
-		err = d.err
-	default:
-	}
-	if cerr := d.chain.Close(); cerr != nil {
-		err = errors.Join(err, fmt.Errorf("persist the devnet chain: %w", cerr))
-	}
-	return err
+	<-d.done
+	return d.err
 }
 
 // observe reads the miner's deadlines through the node's chain API, its

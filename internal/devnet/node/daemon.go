@@ -93,6 +93,11 @@ type Started struct {
 	Wallet address.Address
 	// Miners are the pre-created miners, in Config.Miners order.
 	Miners []PreCreated
+	// Chain and Node are the running chain and its Filecoin API, for a
+	// caller in the same process (the demo reads them directly). They
+	// are closed when Run returns.
+	Chain *devnet.Chain
+	Node  *FullNode
 }
 
 // PreCreated is a miner that exists because Config.Miners named it.
@@ -177,6 +182,7 @@ func Run(ctx context.Context, cfg Config, started func(Started)) (err error) {
 		ln.Close()
 		return err
 	}
+	info.Chain, info.Node = c, full
 	head := c.Head()
 	log.Infow("devnet started", "home", dir, "api", info.API, "height", head.Height, "blockTime", cfg.BlockTime.String(),
 		"wallet", info.Wallet, "precommitChallengeDelay", c.PreCommitChallengeDelay())
