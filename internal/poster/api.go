@@ -26,11 +26,6 @@ func NewProvingAPI(checker *Checker, proving func() config.Proving) *ProvingAPI 
 	return &ProvingAPI{checker: checker, proving: proving}
 }
 
-// NewChecker returns the checker of sectors located by locator.
-func NewChecker(locator Locator, engine proofs.Engine) *Checker {
-	return &Checker{Locator: locator, Engine: engine}
-}
-
 // CheckProvable checks sectors of miner as a WindowPoSt of postProofType
 // would, strict adding a vanilla proof of each, and returns the bad ones
 // with the reason; an empty map means all are good. stateCheck is

@@ -58,6 +58,11 @@ type Checker struct {
 	Engine  proofs.Engine
 }
 
+// NewChecker returns the checker of sectors located by locator.
+func NewChecker(locator Locator, engine proofs.Engine) *Checker {
+	return &Checker{Locator: locator, Engine: engine}
+}
+
 // Check checks sectors of miner for a proof of type postProof.
 func (c *Checker) Check(ctx context.Context, miner abi.ActorID, postProof abi.RegisteredPoStProof, infos []*chain.SectorOnChainInfo, opts CheckOptions) CheckResult {
 	if opts.Strict && len(opts.Randomness) == 0 {

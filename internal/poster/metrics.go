@@ -1,7 +1,6 @@
 package poster
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -67,10 +66,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{m.submitLatency, m.phaseSeconds, m.sectorsChecked, m.sectorsSkipped, m.proofsSent, m.proofsFailed, m.runners} {
 		if err := reg.Register(c); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if errors.As(err, &already) {
-				continue
-			}
 			return nil, fmt.Errorf("poster: register metrics: %w", err)
 		}
 	}

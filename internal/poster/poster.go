@@ -126,7 +126,7 @@ func New(cfg Config) (*Poster, error) {
 	}
 	return &Poster{
 		cfg:     cfg,
-		checker: &Checker{Locator: cfg.Locator, Engine: cfg.Engine},
+		checker: NewChecker(cfg.Locator, cfg.Engine),
 		metrics: m,
 		heads:   headWatch{changed: make(chan struct{})},
 		miners:  map[abi.ActorID]*minerInfo{},

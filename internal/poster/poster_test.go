@@ -16,6 +16,7 @@ import (
 	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/devnet/devnettest"
+	"github.com/damocles-go/damocles/internal/poster"
 	"github.com/damocles-go/damocles/internal/proofs"
 	"github.com/damocles-go/damocles/internal/prover"
 )
@@ -175,22 +176,25 @@ func TestPosterRestartDoesNotSendTwice(t *testing.T) {
 	di := h.deadlineOf(idx)
 	first := h.start()
 
-	// Walk until the first poster has pushed its proof, then stop it
-	// before the message lands: the next epoch would include it.
+	// Walk to the epoch the first poster submits at, then mine nothing
+	// until it has pushed its proof, and stop it: the message waits in
+	// the pool, the next epoch would include it.
 	h.jumpBefore(di.Challenge)
-	pushed := func() bool {
+	h.pace(di.Open+poster.SubmitConfidenceDefault, nil)
+	waitFor(t, "the first poster's push", func() bool {
 		rows, err := h.db.PoStMessages().List(context.Background(), h.d.Actor, di.Open)
 		return err == nil && len(rows) == 1 && rows[0].Message != ""
-	}
-	h.pace(di.Close, pushed)
-	if !pushed() {
-		t.Fatal("the first poster pushed no proof")
-	}
+	})
 	first.stop()
 
 	// A new poster over the same database finds the pushed message and
-	// waits for it instead of sending another.
+	// waits for it instead of sending another. No epoch is mined until it
+	// has read the deadline, so the message is still in the pool: only
+	// the record tells it the proof was sent.
 	second := h.start()
+	waitFor(t, "the restarted poster to check the deadline", func() bool {
+		return second.counter("damocles_poster_sectors_checked_total") >= 2
+	})
 	h.pace(di.Close+1, nil)
 	posts := h.postsOf(di)
 	if len(posts) != 1 || !posts[0].Accepted {
@@ -399,4 +403,16 @@ func TestPosterProvesAgainAfterAReorgBelowTheChallenge(t *testing.T) {
 		t.Fatalf("posts %+v: want one accepted proof", posts)
 	}
 	h.requireNoMissed()
+}
+
+// waitFor polls cond, without mining, for up to 10s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
