@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/damocles-go/damocles/internal/chain"
+	"github.com/damocles-go/damocles/internal/cliutil"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/home"
 	"github.com/damocles-go/damocles/internal/poster"
@@ -129,24 +128,11 @@ func startExtProver(ctx context.Context, h home.Home, fallback prover.Prover) (*
 	self := ""
 	for _, e := range append(cfg.WdPost, cfg.WinPost...) {
 		if e.Bin == "" {
-			if self, err = siblingBinary(workerBinaryName); err != nil {
+			if self, err = cliutil.SiblingBinary(workerBinaryName); err != nil {
 				return nil, fmt.Errorf("%s: a block without Bin runs %s: %w", path, workerBinaryName, err)
 			}
 			break
 		}
 	}
 	return prover.NewExt(ctx, cfg, self, fallback)
-}
-
-// siblingBinary is the path of name next to this executable.
-func siblingBinary(name string) (string, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(filepath.Dir(exe), name)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("%s not found next to this binary (%v): build it (make build) or set Bin", p, err)
-	}
-	return p, nil
 }

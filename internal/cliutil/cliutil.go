@@ -1,5 +1,6 @@
 // Package cliutil owns what the three binaries' main functions share:
-// logging set-up, running the urfave/cli app, and the exit status.
+// logging set-up, running the urfave/cli app, the exit status, and
+// finding the other binaries next to the running one.
 package cliutil
 
 import (

@@ -14,6 +14,7 @@ import (
 
 	logging "github.com/ipfs/go-log/v2"
 
+	"github.com/damocles-go/damocles/internal/cliutil"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/home"
 	"github.com/damocles-go/damocles/internal/logs"
@@ -403,26 +404,19 @@ func (c *cluster) cleanup(remove bool) error {
 // findBinaries finds damocles-manager and damocles-worker in dir, or next
 // to the running executable.
 func findBinaries(dir string) (binaries, error) {
-	if dir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return binaries{}, fmt.Errorf("find the running executable, next to which damocles-manager and damocles-worker are: %w", err)
+	find := func(name string) (string, error) {
+		if dir == "" {
+			return cliutil.SiblingBinary(name)
 		}
-		if resolved, err := filepath.EvalSymlinks(exe); err == nil {
-			exe = resolved
-		}
-		dir = filepath.Dir(exe)
+		return cliutil.ExecutableIn(dir, name)
 	}
 	var b binaries
-	for _, x := range []struct {
-		name string
-		path *string
-	}{{managerBin, &b.manager}, {workerBin, &b.worker}} {
-		p := filepath.Join(dir, x.name)
-		if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return binaries{}, fmt.Errorf("%s not found at %s: the demo runs the binaries next to damocles-devnet; build them with `make build` (into dist/bin)", x.name, p)
-		}
-		*x.path = p
+	var err error
+	if b.manager, err = find(managerBin); err != nil {
+		return binaries{}, fmt.Errorf("the demo runs the binaries next to damocles-devnet: %w", err)
+	}
+	if b.worker, err = find(workerBin); err != nil {
+		return binaries{}, fmt.Errorf("the demo runs the binaries next to damocles-devnet: %w", err)
 	}
 	return b, nil
 }

@@ -134,9 +134,6 @@ func New(cfg Config) (*Poster, error) {
 	}, nil
 }
 
-// Checker is the sector checker the runners use, for `proving check`.
-func (p *Poster) Checker() *Checker { return p.checker }
-
 // Run follows the chain head and starts, for every enabled miner, the
 // runner of each deadline whose challenge is ChallengeConfidence epochs
 // old: the open deadline's and, while it is still open, the next one's.
