@@ -161,7 +161,67 @@ var migrations = []migration{
 		){table}`)},
 		},
 	},
+	{
+		// The WindowPoSt job queue and the leases that elect one manager
+		// per task. wdpost_jobs_by_state serves Allocate (ready jobs,
+		// oldest first), the rescuer and the retrier;
+		// wdpost_jobs_by_created_at serves the listing and the cleaner.
+		// MySQL gets the indexes inside CREATE TABLE, as in version 4.
+		version: 8,
+		name:    "create wdpost_jobs and leases",
+		ddl: []string{
+			`CREATE TABLE IF NOT EXISTS wdpost_jobs (` + wdpostJobsColumnsDDL + `){table}`,
+			`CREATE INDEX IF NOT EXISTS wdpost_jobs_by_state ON wdpost_jobs (state, created_at, id)`,
+			`CREATE INDEX IF NOT EXISTS wdpost_jobs_by_created_at ON wdpost_jobs (created_at)`,
+			`CREATE TABLE IF NOT EXISTS leases (` + leasesColumnsDDL + `){table}`,
+		},
+		up: map[string][]string{
+			DriverMySQL: {
+				dialectTypes[DriverMySQL].Replace(`CREATE TABLE IF NOT EXISTS wdpost_jobs (` + wdpostJobsColumnsDDL + `,
+			INDEX wdpost_jobs_by_state (state, created_at, id),
+			INDEX wdpost_jobs_by_created_at (created_at)
+		){table}`),
+				dialectTypes[DriverMySQL].Replace(`CREATE TABLE IF NOT EXISTS leases (` + leasesColumnsDDL + `){table}`),
+			},
+		},
+	},
 }
+
+// wdpostJobsColumnsDDL are the columns of table wdpost_jobs (see
+// WdPoStJob). Times are unix seconds, 0 for none; partitions is a
+// comma-separated list of partition indexes; output is NULL until the job
+// finishes with a result.
+const wdpostJobsColumnsDDL = `
+			id             {key}   PRIMARY KEY,
+			miner          {int}   NOT NULL,
+			deadline_index {int}   NOT NULL,
+			deadline_open  {int}   NOT NULL,
+			partitions     {text}  NOT NULL,
+			proof_type     {key}   NOT NULL,
+			sectors        {int}   NOT NULL,
+			input          {bytes} NOT NULL,
+			output         {bytes},
+			faults         {int}   NOT NULL,
+			state          {key}   NOT NULL,
+			try_num        {int}   NOT NULL,
+			error_reason   {text}  NOT NULL,
+			worker_name    {text}  NOT NULL,
+			started_at     {int}   NOT NULL,
+			heartbeat_at   {int}   NOT NULL,
+			finished_at    {int}   NOT NULL,
+			created_at     {int}   NOT NULL,
+			updated_at     {int}   NOT NULL`
+
+// leasesColumnsDDL are the columns of table leases (see Lease). Unlike
+// every other table's, its times are unix MILLISECONDS: a lease lives for
+// seconds, and rounding its expiry to the second would hand it over up to
+// a second early or late. A released lease keeps its row with an empty
+// holder and expires_at 0.
+const leasesColumnsDDL = `
+			name       {key}  PRIMARY KEY,
+			holder     {text} NOT NULL,
+			expires_at {int}  NOT NULL,
+			updated_at {int}  NOT NULL`
 
 // postMessagesColumnsDDL are the columns of table post_messages (see
 // PoStMessage). deadline_open is the epoch at which the deadline's window

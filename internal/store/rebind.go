@@ -38,3 +38,9 @@ func rebind(driver, query string) string {
 	}
 	return b.String()
 }
+
+// placeholders returns n ? placeholders separated by commas, for an IN
+// list or a VALUES row.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}

@@ -130,7 +130,7 @@ const sectorValueColumns = `proof_type = ?, state = ?,
 	abort_reason = ?, created_at = ?, updated_at = ?`
 
 var insertSectorSQL = `INSERT INTO sectors (` + sectorColumns + `) VALUES (` +
-	strings.TrimSuffix(strings.Repeat("?, ", strings.Count(sectorColumns, ",")+1), ", ") + `)`
+	placeholders(strings.Count(sectorColumns, ",")+1) + `)`
 
 // Create stores a new sector, or fails with an error wrapping ErrExists
 // if the sector already has a record.
@@ -192,7 +192,7 @@ func (r *Sectors) List(ctx context.Context, f SectorFilter) ([]Sector, error) {
 		args  []any
 	)
 	if len(f.States) > 0 {
-		where = append(where, "state IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.States)), ", ")+")")
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
 		for _, s := range f.States {
 			args = append(args, string(s))
 		}

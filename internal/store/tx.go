@@ -30,6 +30,13 @@ func (t txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, rebind(t.driver, query), args...)
 }
 
+// query runs query in the transaction. Read the rows to the end and close
+// them before the next statement: MySQL cannot run one while a result is
+// still streaming on the connection.
+func (t txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, rebind(t.driver, query), args...)
+}
+
 // forUpdate is the suffix of a SELECT that locks the rows it reads until
 // the transaction ends. SQLite has no row locks and needs none: its
 // transactions take the database's write lock at BEGIN (see openSQLite).
@@ -38,6 +45,19 @@ func (t txn) forUpdate() string {
 		return ""
 	}
 	return " FOR UPDATE"
+}
+
+// forUpdateSkipLocked is the suffix of a SELECT that takes rows off a
+// queue: it locks the rows it reads, as forUpdate does, but passes over
+// those another transaction holds instead of waiting for them, so that
+// concurrent takers each get different rows instead of queueing on the
+// first one. A row passed over is not read at all, so a caller must not
+// conclude from its absence that it does not exist. Use it in inQueueTx.
+func (t txn) forUpdateSkipLocked() string {
+	if t.driver == DriverSQLite {
+		return ""
+	}
+	return " FOR UPDATE SKIP LOCKED"
 }
 
 // txAttempts bounds how often inTx runs a transaction the engine chose as
@@ -50,8 +70,27 @@ const txAttempts = 5
 // not act outside the transaction. On SQLite fn must not use db itself:
 // its only connection is the transaction's.
 func (db *DB) inTx(ctx context.Context, fn func(t txn) error) error {
+	return db.retryTx(ctx, nil, fn)
+}
+
+// inQueueTx runs fn as inTx does, for transactions that take rows with
+// forUpdateSkipLocked. On MySQL it runs at READ COMMITTED: at InnoDB's
+// default REPEATABLE READ a locking read also locks the gaps between the
+// index records it scans and keeps the locks of rows it scanned but
+// rejected, so takers with different filters would pass over each other's
+// rows and inserts into the queue would wait for them. PostgreSQL runs at
+// READ COMMITTED by default; SQLite has one writer and no row locks.
+func (db *DB) inQueueTx(ctx context.Context, fn func(t txn) error) error {
+	var opts *sql.TxOptions
+	if db.driver == DriverMySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return db.retryTx(ctx, opts, fn)
+}
+
+func (db *DB) retryTx(ctx context.Context, opts *sql.TxOptions, fn func(t txn) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.tryTx(ctx, fn)
+		err := db.tryTx(ctx, opts, fn)
 		if err == nil || attempt == txAttempts || !isDeadlock(err) {
 			return err
 		}
@@ -73,8 +112,8 @@ func isDeadlock(err error) bool {
 	return false
 }
 
-func (db *DB) tryTx(ctx context.Context, fn func(t txn) error) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(t txn) error) error {
+	tx, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

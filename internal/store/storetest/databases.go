@@ -44,7 +44,7 @@ type Database struct {
 }
 
 // Open opens a handle on d, closed when t ends. It does not migrate.
-func (d Database) Open(t *testing.T) *store.DB {
+func (d Database) Open(t testing.TB) *store.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
@@ -70,7 +70,7 @@ var databases sync.Map // *store.DB -> Database
 // package (NewSQLite, NewPostgres, NewMySQL, New, Database.Open). Tests
 // use it to open a second handle on the same database, as a second process
 // would.
-func DatabaseOf(t *testing.T, db *store.DB) Database {
+func DatabaseOf(t testing.TB, db *store.DB) Database {
 	t.Helper()
 	d, ok := databases.Load(db)
 	if !ok {
@@ -80,7 +80,7 @@ func DatabaseOf(t *testing.T, db *store.DB) Database {
 }
 
 // Reopen opens a second handle on the database behind db (see DatabaseOf).
-func Reopen(t *testing.T, db *store.DB) *store.DB {
+func Reopen(t testing.TB, db *store.DB) *store.DB {
 	t.Helper()
 	return DatabaseOf(t, db).Open(t)
 }
@@ -110,7 +110,7 @@ func NewMySQL(t *testing.T) *store.DB {
 
 // New returns a migrated database for driver, as NewSQLite, NewPostgres
 // and NewMySQL do.
-func New(t *testing.T, driver string) *store.DB {
+func New(t testing.TB, driver string) *store.DB {
 	t.Helper()
 	db := NewDatabase(t, driver).Open(t)
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
@@ -123,7 +123,7 @@ func New(t *testing.T, driver string) *store.DB {
 
 // NewDatabase creates an empty, uniquely named database for driver and
 // removes it when t ends.
-func NewDatabase(t *testing.T, driver string) Database {
+func NewDatabase(t testing.TB, driver string) Database {
 	t.Helper()
 	switch driver {
 	case store.DriverSQLite:
@@ -205,7 +205,7 @@ var mysqlServer = server{
 }
 
 // newServerDatabase creates a database on s for t and registers its drop.
-func newServerDatabase(t *testing.T, s server) Database {
+func newServerDatabase(t testing.TB, s server) Database {
 	t.Helper()
 	admin := s.adminDSN()
 	name := "damocles_test_" + randomHex(8)
@@ -242,7 +242,7 @@ func newServerDatabase(t *testing.T, s server) Database {
 	return Database{Driver: s.driver, DSN: dsn}
 }
 
-func dropServerDatabase(t *testing.T, s server, admin, name string) {
+func dropServerDatabase(t testing.TB, s server, admin, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
 	adminDB, err := store.Open(ctx, s.driver, admin)
@@ -270,7 +270,7 @@ var unreachableServers sync.Map // string -> error
 
 // skipOrFail skips t, loudly, unless this is CI, where a missing server
 // must fail the run rather than quietly test less.
-func skipOrFail(t *testing.T, s server, err error) {
+func skipOrFail(t testing.TB, s server, err error) {
 	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatalf("storetest: %s test server unreachable (CI=true, so this fails instead of skipping): %v", s.name, err)

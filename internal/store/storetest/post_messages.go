@@ -207,16 +207,7 @@ func exercisePoStMessages(t *testing.T, newDB func(t *testing.T) *store.DB) {
 				t.Fatalf("Claim on handle %d: %v", i, err)
 			}
 		}
-		winners := 0
-		for _, c := range created {
-			if c {
-				winners++
-			}
-		}
-		if winners != 1 {
-			t.Fatalf("%d of %d concurrent Claims created the row; want exactly 1", winners, len(dbs))
-		}
-		winner := slices.Index(created, true)
+		winner := onlyWinner(t, "Claims created the row", created)
 		want := store.PoStMessage{PoStMessageKey: key,
 			CreatedAt: testTime.Add(time.Duration(winner) * time.Second),
 			UpdatedAt: testTime.Add(time.Duration(winner) * time.Second)}

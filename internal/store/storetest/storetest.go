@@ -48,6 +48,8 @@ func Exercise(t *testing.T, newDB func(t *testing.T) *store.DB) {
 	t.Run("Reservations", func(t *testing.T) { exerciseReservations(t, newDB) })
 	t.Run("SectorIndex", func(t *testing.T) { exerciseSectorIndex(t, newDB) })
 	t.Run("PoStMessages", func(t *testing.T) { exercisePoStMessages(t, newDB) })
+	t.Run("WdPoStJobs", func(t *testing.T) { exerciseWdPoStJobs(t, newDB) })
+	t.Run("Leases", func(t *testing.T) { exerciseLeases(t, newDB) })
 }
 
 func exerciseMigrate(t *testing.T, driver string, newDB func(t *testing.T) *store.DB) {
@@ -334,6 +336,22 @@ func exerciseWorkers(t *testing.T, newDB func(t *testing.T) *store.DB) {
 	})
 }
 
+// onlyWinner returns the index of the one true in won, the outcome of
+// racing callers, and fails t unless exactly one won.
+func onlyWinner(t *testing.T, what string, won []bool) int {
+	t.Helper()
+	winners := 0
+	for _, w := range won {
+		if w {
+			winners++
+		}
+	}
+	if winners != 1 {
+		t.Fatalf("%d of %d concurrent %s; want exactly 1", winners, len(won), what)
+	}
+	return slices.Index(won, true)
+}
+
 // race runs f(0) to f(n-1) at once and returns their errors, by index.
 func race(n int, f func(i int) error) []error {
 	errs := make([]error, n)
@@ -350,7 +368,7 @@ func race(n int, f func(i int) error) []error {
 	return errs
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
