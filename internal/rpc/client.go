@@ -18,9 +18,20 @@ import (
 // header; header's other entries (the worker's rpc_client.headers) are
 // sent as given. Close the client with the returned closer.
 func NewVenusClient(ctx context.Context, addr, token string, header http.Header) (*VenusStruct, jsonrpc.ClientCloser, error) {
+	var api VenusStruct
+	closer, err := dial(ctx, addr, token, header, &api.Internal)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &api, closer, nil
+}
+
+// dial connects the Internal funcs of one or more API structs to the
+// manager at addr.
+func dial(ctx context.Context, addr, token string, header http.Header, internals ...any) (jsonrpc.ClientCloser, error) {
 	ep, err := netaddr.Parse(addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("manager RPC address: %w", err)
+		return nil, fmt.Errorf("manager RPC address: %w", err)
 	}
 	scheme := "http"
 	if ep.Scheme == "ws" || ep.Scheme == "wss" {
@@ -36,10 +47,9 @@ func NewVenusClient(ctx context.Context, addr, token string, header http.Header)
 		h.Set("Authorization", "Bearer "+token)
 	}
 
-	var api VenusStruct
-	closer, err := jsonrpc.NewMergeClient(ctx, url, Namespace, []any{&api.Internal}, h)
+	closer, err := jsonrpc.NewMergeClient(ctx, url, Namespace, internals, h)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to damocles-manager at %s (from address %q): %w", url, addr, err)
+		return nil, fmt.Errorf("connect to damocles-manager at %s (from address %q): %w", url, addr, err)
 	}
-	return &api, closer, nil
+	return closer, nil
 }

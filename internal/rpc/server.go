@@ -82,6 +82,14 @@ type Server struct {
 	mux      *http.ServeMux
 }
 
+// NewRegistry returns a metrics registry holding the Go runtime and
+// process collectors, for a server and the modules that register on it.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
 // NewServer serves the Venus API from impl, which must have every Venus
 // method with the same signature (it need not be a Venus itself: the
 // domains implement parts of it and the binary combines them). Each call
@@ -102,8 +110,7 @@ func NewAPIServer(cfg ServerConfig, apis ...API) (*Server, error) {
 	}
 	reg := cfg.Registry
 	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		reg = NewRegistry()
 	}
 	m, err := newServerMetrics(reg)
 	if err != nil {
