@@ -74,15 +74,14 @@ func (e *Ext) Close() error {
 // GenerateWindowPoSt sends one window_post task. A processor that reports
 // faulty sectors answers no proof: they come back in faulty, for the
 // caller to prove the rest again.
-func (e *Ext) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
-	randomness abi.PoStRandomness) ([]proof.PoStProof, []abi.SectorNumber, error) {
+func (e *Ext) GenerateWindowPoSt(ctx context.Context, wt WindowPoStTask) ([]proof.PoStProof, []abi.SectorNumber, error) {
 	if e.window == nil {
 		if e.fallback == nil {
 			return nil, nil, errors.New("ext-prover: no [[WdPost]] processor configured")
 		}
-		return e.fallback.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+		return e.fallback.GenerateWindowPoSt(ctx, wt)
 	}
-	task, err := stage.NewPoStTask(miner, proofType, sectors, randomness)
+	task, err := stage.NewPoStTask(wt.Miner, wt.ProofType, wt.Sectors, wt.Randomness)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,7 +97,7 @@ func (e *Ext) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofTy
 	if err != nil {
 		return nil, nil, err
 	}
-	return out.PoStProofs(proofType), nil, nil
+	return out.PoStProofs(wt.ProofType), nil, nil
 }
 
 // GenerateWinningPoSt sends one winning_post task.

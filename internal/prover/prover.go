@@ -15,12 +15,26 @@ import (
 // an error is for everything else (a lost processor, a bad input, ctx
 // ended), and the caller may retry it.
 type Prover interface {
-	GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
-		randomness abi.PoStRandomness) (proofs []proof.PoStProof, faulty []abi.SectorNumber, err error)
+	GenerateWindowPoSt(ctx context.Context, task WindowPoStTask) (proofs []proof.PoStProof, faulty []abi.SectorNumber, err error)
 	GenerateWinningPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
 		randomness abi.PoStRandomness) ([]proof.PoStProof, error)
 	// Name says which prover this is, for logs and metrics.
 	Name() string
+}
+
+// WindowPoStTask is one WindowPoSt proof to compute: the sectors of some
+// partitions of one deadline.
+type WindowPoStTask struct {
+	Miner      abi.ActorID
+	ProofType  abi.RegisteredPoStProof
+	Sectors    []proofs.PrivateSectorInfo
+	Randomness abi.PoStRandomness
+	// DeadlineIndex, DeadlineOpen and Partitions say what the proof is
+	// for. Provers that compute it in place ignore them; the worker
+	// prover records them with its job.
+	DeadlineIndex uint64
+	DeadlineOpen  abi.ChainEpoch
+	Partitions    []uint64
 }
 
 // Local proves with an engine in this process.
@@ -37,8 +51,7 @@ func (Local) Name() string { return "local" }
 // ends even if the engine does not: a read blocked on hung storage
 // ignores ctx, and the caller must be free to try again without that
 // sector. The engine's goroutine is then left to finish on its own.
-func (l Local) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
-	randomness abi.PoStRandomness) ([]proof.PoStProof, []abi.SectorNumber, error) {
+func (l Local) GenerateWindowPoSt(ctx context.Context, task WindowPoStTask) ([]proof.PoStProof, []abi.SectorNumber, error) {
 	type result struct {
 		proofs []proof.PoStProof
 		faulty []abi.SectorNumber
@@ -46,15 +59,15 @@ func (l Local) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofT
 	}
 	done := make(chan result, 1)
 	go func() {
-		p, f, err := l.Engine.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+		p, f, err := l.Engine.GenerateWindowPoSt(ctx, task.Miner, task.ProofType, task.Sectors, task.Randomness)
 		done <- result{p, f, err}
 	}()
 	select {
 	case r := <-done:
 		return r.proofs, r.faulty, r.err
 	case <-ctx.Done():
-		log.Warnw("local prover abandoned: it did not return in time (hung storage?)", "miner", miner, "sectors", len(sectors))
-		return nil, nil, fmt.Errorf("local window PoSt of %d sectors: %w", len(sectors), ctx.Err())
+		log.Warnw("local prover abandoned: it did not return in time (hung storage?)", "miner", task.Miner, "sectors", len(task.Sectors))
+		return nil, nil, fmt.Errorf("local window PoSt of %d sectors: %w", len(task.Sectors), ctx.Err())
 	}
 }
 

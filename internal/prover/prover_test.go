@@ -59,11 +59,11 @@ func TestExtProvesAsLocal(t *testing.T) {
 	defer ext.Close()
 	rand := bytes.Repeat([]byte{7}, 32)
 
-	want, faulty, err := local.GenerateWindowPoSt(ctx, d.Actor, d.PoStProof, sectors, rand)
+	want, faulty, err := local.GenerateWindowPoSt(ctx, prover.WindowPoStTask{Miner: d.Actor, ProofType: d.PoStProof, Sectors: sectors, Randomness: rand})
 	if err != nil || len(faulty) != 0 {
 		t.Fatalf("local window PoSt: %v, faulty %v", err, faulty)
 	}
-	got, faulty, err := ext.GenerateWindowPoSt(ctx, d.Actor, d.PoStProof, sectors, rand)
+	got, faulty, err := ext.GenerateWindowPoSt(ctx, prover.WindowPoStTask{Miner: d.Actor, ProofType: d.PoStProof, Sectors: sectors, Randomness: rand})
 	if err != nil || len(faulty) != 0 || len(got) != 1 || !bytes.Equal(got[0].ProofBytes, want[0].ProofBytes) || got[0].PoStProof != want[0].PoStProof {
 		t.Fatalf("ext window PoSt = %d proofs, faulty %v, %v; want the local proof", len(got), faulty, err)
 	}
@@ -85,11 +85,11 @@ func TestExtProvesAsLocal(t *testing.T) {
 	if err := os.Remove(sectors[1].SealedPath); err != nil {
 		t.Fatal(err)
 	}
-	_, faulty, err = ext.GenerateWindowPoSt(ctx, d.Actor, d.PoStProof, sectors, rand)
+	_, faulty, err = ext.GenerateWindowPoSt(ctx, prover.WindowPoStTask{Miner: d.Actor, ProofType: d.PoStProof, Sectors: sectors, Randomness: rand})
 	if err != nil || len(faulty) != 1 || faulty[0] != sectors[1].SectorNumber {
 		t.Fatalf("ext window PoSt with a missing file: faulty %v, %v; want sector %d", faulty, err, sectors[1].SectorNumber)
 	}
-	_, localFaulty, _ := local.GenerateWindowPoSt(ctx, d.Actor, d.PoStProof, sectors, rand)
+	_, localFaulty, _ := local.GenerateWindowPoSt(ctx, prover.WindowPoStTask{Miner: d.Actor, ProofType: d.PoStProof, Sectors: sectors, Randomness: rand})
 	if len(localFaulty) != 1 || localFaulty[0] != faulty[0] {
 		t.Fatalf("local faulty %v, ext faulty %v: want the same", localFaulty, faulty)
 	}
