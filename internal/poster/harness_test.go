@@ -104,7 +104,7 @@ type runningPoster struct {
 
 // start runs a poster (and its head events) until the returned stop or
 // the test's end.
-func (h *harness) start() *runningPoster {
+func (h *harness) start(mods ...func(*poster.Config)) *runningPoster {
 	h.t.Helper()
 	reg := prometheus.NewRegistry()
 	var notifier chain.HeadNotifier = h.d.Node
@@ -112,7 +112,7 @@ func (h *harness) start() *runningPoster {
 		notifier = h.notifier
 	}
 	events := chain.NewHeadEvents(notifier, chain.HeadEventsConfig{PollInterval: paceInterval})
-	p, err := poster.New(poster.Config{
+	cfg := poster.Config{
 		Chain:         h.d.Node,
 		Events:        events,
 		DB:            h.db,
@@ -124,7 +124,11 @@ func (h *harness) start() *runningPoster {
 		Registry:      reg,
 		RetryInterval: 50 * time.Millisecond,
 		BlockDelay:    paceInterval,
-	})
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	p, err := poster.New(cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -58,6 +59,14 @@ type Config struct {
 	// RetryInterval is the wait before a failed attempt is tried again; 0
 	// means RetryIntervalDefault.
 	RetryInterval time.Duration
+	// Holder names this manager in the leases that keep managers sharing
+	// one database from proving a miner twice (see leadership); it must
+	// differ between managers and stay the same across restarts of one.
+	// Empty means the host name.
+	Holder string
+	// LeaseTTL is how long a leadership lasts without renewal; 0 means
+	// LeaseTTLDefault.
+	LeaseTTL time.Duration
 	// BlockDelay is the chain's time between epochs; it bounds each
 	// proving attempt to half the time left in the window, so a prover
 	// that hangs costs an attempt, not the deadline. 0 means
@@ -75,6 +84,7 @@ type Poster struct {
 	checker *Checker
 	metrics *metrics
 	heads   headWatch
+	leader  *leadership
 
 	mu      sync.Mutex
 	miners  map[abi.ActorID]*minerInfo
@@ -116,6 +126,13 @@ func New(cfg Config) (*Poster, error) {
 	if cfg.BlockDelay <= 0 {
 		cfg.BlockDelay = BlockDelayDefault
 	}
+	if cfg.Holder == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("poster: no Holder given and no host name: %w", err)
+		}
+		cfg.Holder = host
+	}
 	reg := cfg.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -129,6 +146,7 @@ func New(cfg Config) (*Poster, error) {
 		checker: NewChecker(cfg.Locator, cfg.Engine),
 		metrics: m,
 		heads:   headWatch{changed: make(chan struct{})},
+		leader:  newLeadership(cfg.DB.Leases(), cfg.Holder, cfg.LeaseTTL),
 		miners:  map[abi.ActorID]*minerInfo{},
 		runners: map[runnerKey]*runner{},
 	}, nil
@@ -145,8 +163,11 @@ func (p *Poster) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		p.wg.Wait()
+		release, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		p.leader.releaseAll(release)
 	}()
-	log.Infow("poster started", "prover", p.cfg.Prover.Name())
+	log.Infow("poster started", "prover", p.cfg.Prover.Name(), "holder", p.cfg.Holder)
 	for {
 		select {
 		case <-ctx.Done():
@@ -207,6 +228,10 @@ func (p *Poster) onHead(ctx context.Context, ts *chain.TipSet) {
 		if !m.PoSt.Enabled || m.Actor == 0 {
 			continue
 		}
+		if !p.leader.leads(ctx, abi.ActorID(m.Actor)) {
+			p.stopRunnersLocked(abi.ActorID(m.Actor))
+			continue
+		}
 		mi, err := p.minerInfoLocked(ctx, abi.ActorID(m.Actor), ts)
 		if err != nil {
 			log.Warnw("cannot read the miner from the chain; its WindowPoSt waits for the next head", "miner", m.Actor, "err", err)
@@ -229,6 +254,18 @@ func (p *Poster) onHead(ctx context.Context, ts *chain.TipSet) {
 	if ts.Height-p.lastPruned >= chain.WPoStProvingPeriod {
 		p.lastPruned = ts.Height
 		p.wg.Go(func() { p.prune(ctx, ts.Height) })
+	}
+}
+
+// stopRunnersLocked stops the runners of a miner this manager no longer
+// leads.
+func (p *Poster) stopRunnersLocked(actor abi.ActorID) {
+	for key, r := range p.runners {
+		if key.miner == actor {
+			log.Warnw("stopping the deadline runner: another manager leads this miner", r.logw()...)
+			r.cancel()
+			delete(p.runners, key)
+		}
 	}
 }
 

@@ -282,16 +282,15 @@ type hangingProver struct {
 	hung   atomic.Bool
 }
 
-func (p *hangingProver) GenerateWindowPoSt(ctx context.Context, miner abi.ActorID, proofType abi.RegisteredPoStProof, sectors []proofs.PrivateSectorInfo,
-	randomness abi.PoStRandomness) ([]proof.PoStProof, []abi.SectorNumber, error) {
-	if slices.ContainsFunc(sectors, func(s proofs.PrivateSectorInfo) bool { return s.SectorNumber == p.sector }) && p.hung.CompareAndSwap(false, true) {
+func (p *hangingProver) GenerateWindowPoSt(ctx context.Context, task prover.WindowPoStTask) ([]proof.PoStProof, []abi.SectorNumber, error) {
+	if slices.ContainsFunc(task.Sectors, func(s proofs.PrivateSectorInfo) bool { return s.SectorNumber == p.sector }) && p.hung.CompareAndSwap(false, true) {
 		if err := os.Remove(p.path); err == nil {
 			_ = syscall.Mkfifo(p.path, 0o644)
 		}
 		<-ctx.Done()
 		return nil, nil, ctx.Err()
 	}
-	return p.Local.GenerateWindowPoSt(ctx, miner, proofType, sectors, randomness)
+	return p.Local.GenerateWindowPoSt(ctx, task)
 }
 
 // Storage that hangs after the check costs the proving attempt, then the

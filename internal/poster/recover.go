@@ -93,6 +93,9 @@ func (r *runner) declareRecovered(targetOpen abi.ChainEpoch, decls []miner.Recov
 	}
 	key := store.PoStMessageKey{Miner: r.mi.actor, DeadlineOpen: targetOpen, Kind: kindRecover, Batch: strings.Join(parts, ",")}
 	msgs := r.p.cfg.DB.PoStMessages()
+	if !r.p.leader.confirm(r.ctx, r.mi.actor) {
+		return fmt.Errorf("recoveries of partitions %s: another manager leads this miner now", key.Batch)
+	}
 	rec, created, err := msgs.Claim(r.ctx, key, time.Now())
 	if err != nil {
 		return fmt.Errorf("record recovery intent: %w", err)

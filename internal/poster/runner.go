@@ -25,6 +25,7 @@ import (
 	"github.com/damocles-go/damocles/internal/chain"
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/proofs"
+	"github.com/damocles-go/damocles/internal/prover"
 	"github.com/damocles-go/damocles/internal/store"
 )
 
@@ -236,6 +237,14 @@ func (r *runner) checkOptions(rand abi.PoStRandomness) CheckOptions {
 	}
 }
 
+func partitionIndexes(batch []partitionToProve) []uint64 {
+	idx := make([]uint64, len(batch))
+	for i, p := range batch {
+		idx[i] = p.index
+	}
+	return idx
+}
+
 func batchKey(batch []partitionToProve) string {
 	idx := make([]string, len(batch))
 	for i, p := range batch {
@@ -288,6 +297,9 @@ func (r *runner) submitBatch(batch []partitionToProve, rand abi.PoStRandomness) 
 	}
 	params.ChainCommitRand = abi.Randomness(commRand)
 
+	if !r.p.leader.confirm(r.ctx, r.mi.actor) {
+		return &permanentError{fmt.Errorf("partitions %s: another manager leads this miner now: leaving the deadline to it", key.Batch)}
+	}
 	rec, created, err := msgs.Claim(r.ctx, key, time.Now())
 	if err != nil {
 		return fmt.Errorf("record window post intent: %w", err)
@@ -390,7 +402,10 @@ func (r *runner) proveBatch(batch []partitionToProve, rand abi.PoStRandomness) (
 		}
 		start := time.Now()
 		attempt, cancel := context.WithTimeout(r.ctx, r.attemptTimeout())
-		postProofs, faulty, err := r.p.cfg.Prover.GenerateWindowPoSt(attempt, r.mi.actor, r.mi.postProof, privs, rand)
+		postProofs, faulty, err := r.p.cfg.Prover.GenerateWindowPoSt(attempt, prover.WindowPoStTask{
+			Miner: r.mi.actor, ProofType: r.mi.postProof, Sectors: privs, Randomness: rand,
+			DeadlineIndex: r.di.Index, DeadlineOpen: r.di.Open, Partitions: partitionIndexes(batch),
+		})
 		cancel()
 		proveTook := time.Since(start)
 		r.p.metrics.phaseSeconds.WithLabelValues(label, "prove").Observe(proveTook.Seconds())
