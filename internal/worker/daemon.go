@@ -27,8 +27,8 @@ var log = logging.Logger("worker")
 func CheckStores(cfg *config.Worker) error {
 	var errs []error
 	for i, t := range cfg.SealingThreads {
-		if t.Location == "" {
-			continue // wdpost threads need no local store
+		if t.Location == "" || t.PlanName() == config.PlanWdPoSt {
+			continue // wdpost threads use no local store
 		}
 		if err := CheckStore(t.Location, SealingStore); err != nil {
 			errs = append(errs, fmt.Errorf("sealing_thread[%d]: %w", i, err))
@@ -42,29 +42,41 @@ func CheckStores(cfg *config.Worker) error {
 	return errors.Join(errs...)
 }
 
+// planThread is a sealing thread of any plan, as the daemon runs and
+// counts it.
+type planThread interface {
+	Run(ctx context.Context) error
+	Status() ThreadStatus
+}
+
 // Daemon is a running damocles-worker: it reports itself to the manager and
 // runs its sealing threads.
 type Daemon struct {
 	cfg     *config.Worker
 	manager *rpc.VenusStruct
-	closer  func()
 	name    string
 	dest    string
-	stages  *SealingStages
-	threads []*Thread
+	threads []planThread
+	// closers release, in reverse order, what NewDaemon opened: manager
+	// connections and processor pools.
+	closers []func() error
 }
 
 // NewDaemon validates what the config alone cannot (stores initialised and
 // known to the manager, plans available), connects to the manager and
-// starts the external processors. Nothing runs until Run. selfBin is the
-// worker's own executable, the default processor binary.
-func NewDaemon(ctx context.Context, cfg *config.Worker, selfBin string) (*Daemon, error) {
+// starts the external processors the threads need. Nothing runs until Run.
+// selfBin is the worker's own executable, the default processor binary.
+func NewDaemon(ctx context.Context, cfg *config.Worker, selfBin string) (_ *Daemon, err error) {
 	if err := CheckStores(cfg); err != nil {
 		return nil, err
 	}
+	plans := map[string]int{}
 	for i, t := range cfg.SealingThreads {
-		if t.PlanName() != config.PlanSealer {
-			return nil, fmt.Errorf("sealing_thread[%d]: plan %q is not implemented yet in this build", i, t.PlanName())
+		switch t.PlanName() {
+		case config.PlanSealer, config.PlanWdPoSt:
+			plans[t.PlanName()]++
+		default:
+			return nil, fmt.Errorf("sealing_thread[%d]: plan %q is not implemented yet in this build (plans: %s, %s)", i, t.PlanName(), config.PlanSealer, config.PlanWdPoSt)
 		}
 	}
 	header := http.Header{}
@@ -75,26 +87,69 @@ func NewDaemon(ctx context.Context, cfg *config.Worker, selfBin string) (*Daemon
 	if err != nil {
 		return nil, err
 	}
-	name, dest, err := identity(cfg)
-	if err != nil {
-		closer()
+	d := &Daemon{cfg: cfg, manager: api}
+	d.onClose(closer)
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.close())
+		}
+	}()
+	if d.name, d.dest, err = identity(cfg); err != nil {
 		return nil, err
 	}
 	if err := checkAttachedKnown(ctx, api, cfg); err != nil {
-		closer()
 		return nil, err
 	}
-	stages, err := OpenSealingStages(ctx, &cfg.Processors, &proofs.DevEngine{}, selfBin)
-	if err != nil {
-		closer()
-		return nil, err
+	engine := &proofs.DevEngine{}
+	if plans[config.PlanSealer] > 0 {
+		stages, err := OpenSealingStages(ctx, &cfg.Processors, engine, selfBin)
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, stages.Close)
+		threads, err := NewSealerThreads(cfg, d.name, api, stages)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range threads {
+			d.threads = append(d.threads, t)
+		}
 	}
-	threads, err := NewSealerThreads(cfg, name, api, stages)
-	if err != nil {
-		closer()
-		return nil, errors.Join(err, stages.Close())
+	if plans[config.PlanWdPoSt] > 0 {
+		jobs, closer, err := rpc.NewWdPoStClient(ctx, cfg.SectorManager.RPCClient.Addr, "", header)
+		if err != nil {
+			return nil, err
+		}
+		d.onClose(closer)
+		post, err := OpenWindowPoStStage(ctx, &cfg.Processors, engine, selfBin)
+		if err != nil {
+			return nil, err
+		}
+		d.closers = append(d.closers, post.Close)
+		threads, err := NewWdPoStThreads(cfg, d.name, jobs, post)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range threads {
+			d.threads = append(d.threads, t)
+		}
 	}
-	return &Daemon{cfg: cfg, manager: api, closer: closer, name: name, dest: dest, stages: stages, threads: threads}, nil
+	return d, nil
+}
+
+// onClose adds a closer that cannot fail.
+func (d *Daemon) onClose(f func()) {
+	d.closers = append(d.closers, func() error { f(); return nil })
+}
+
+// close releases what NewDaemon opened, last opened first.
+func (d *Daemon) close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	d.closers = nil
+	return errors.Join(errs...)
 }
 
 // checkAttachedKnown refuses to start when the manager does not know an
@@ -154,9 +209,8 @@ func localIPTowards(managerURL string) (string, error) {
 // until ctx ends. A failed ping is logged and retried at the next tick: a
 // manager restart must not stop a worker.
 func (d *Daemon) Run(ctx context.Context) error {
-	defer d.closer()
 	defer func() {
-		if err := d.stages.Close(); err != nil {
+		if err := d.close(); err != nil {
 			log.Warnw("stop external processors", "err", err)
 		}
 	}()

@@ -2,8 +2,6 @@ package worker
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -18,15 +16,7 @@ import (
 // The pc2 stage runs in a real damocles-worker processor child, built here
 // from ../../cmd/damocles-worker; pc1, c1 and c2 stay in-process.
 func TestThreadExternalPC2(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the damocles-worker binary; skipped with -short")
-	}
-	bin := filepath.Join(t.TempDir(), "damocles-worker")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/damocles-worker")
-	build.Env = append(build.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build damocles-worker: %v\n%s", err, out)
-	}
+	bin := workerBinary(t)
 
 	local := &countingStages{Stages: EngineStages{Engine: &proofs.DevEngine{}}}
 	procs := &config.Processors{

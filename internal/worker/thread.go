@@ -46,7 +46,8 @@ type ThreadConfig struct {
 type ThreadStatus string
 
 const (
-	// ThreadEmpty has no sector: it is asking for one or waiting to.
+	// ThreadEmpty has no sector (or WindowPoSt job): it is asking for one
+	// or waiting to.
 	ThreadEmpty ThreadStatus = "Empty"
 	// ThreadRunning is computing or calling the manager for its sector.
 	ThreadRunning ThreadStatus = "Running"
@@ -119,22 +120,35 @@ func NewSealerThreads(cfg *config.Worker, instance string, sealer SealerAPI, sta
 // filter. Every size allows its V1_1, SyntheticPoRep and NI-PoRep proof
 // types, as damocles-worker sends them (32GiB → [8, 13, 18]).
 func allocateSpec(s config.Sealing) (rpc.AllocateSectorSpec, error) {
-	spec := rpc.AllocateSectorSpec{AllowedMiners: []abi.ActorID{}, AllowedProofTypes: []abi.RegisteredSealProof{}}
-	for _, m := range s.AllowedMiners {
-		spec.AllowedMiners = append(spec.AllowedMiners, abi.ActorID(m))
+	miners, sizes, err := allowedMinersAndSizes(s)
+	spec := rpc.AllocateSectorSpec{AllowedMiners: miners, AllowedProofTypes: []abi.RegisteredSealProof{}}
+	for _, v11 := range sizes {
+		spec.AllowedProofTypes = append(spec.AllowedProofTypes, v11, v11+5, v11+10)
 	}
+	return spec, err
+}
+
+// allowedMinersAndSizes reads allowed_miners, and allowed_sizes as each
+// size's V1_1 seal proof; the lists are empty, not nil, when the config
+// has none, as the worker sends [] for "any".
+func allowedMinersAndSizes(s config.Sealing) ([]abi.ActorID, []abi.RegisteredSealProof, error) {
+	miners := make([]abi.ActorID, 0, len(s.AllowedMiners))
+	for _, m := range s.AllowedMiners {
+		miners = append(miners, abi.ActorID(m))
+	}
+	sizes := make([]abi.RegisteredSealProof, 0, len(s.AllowedSizes))
 	for _, name := range s.AllowedSizes {
 		size, err := config.ParseSectorSize(name)
 		if err != nil {
-			return spec, fmt.Errorf("allowed_sizes: %w", err)
+			return miners, sizes, fmt.Errorf("allowed_sizes: %w", err)
 		}
 		v11, err := sealProofOfSize(abi.SectorSize(size))
 		if err != nil {
-			return spec, fmt.Errorf("allowed_sizes: %w", err)
+			return miners, sizes, fmt.Errorf("allowed_sizes: %w", err)
 		}
-		spec.AllowedProofTypes = append(spec.AllowedProofTypes, v11, v11+5, v11+10)
+		sizes = append(sizes, v11)
 	}
-	return spec, nil
+	return miners, sizes, nil
 }
 
 // sealProofOfSize is the V1_1 seal proof of a sector size.
@@ -182,8 +196,8 @@ func (t *Thread) setSector(r *SectorRecord) {
 	t.sector, t.state = &id, r.State
 }
 
-// SummarizeThreads counts threads by status for WorkerPing.
-func SummarizeThreads(threads []*Thread) rpc.WorkerThreadsSummary {
+// SummarizeThreads counts threads, of any plan, by status for WorkerPing.
+func SummarizeThreads[T interface{ Status() ThreadStatus }](threads []T) rpc.WorkerThreadsSummary {
 	s := rpc.WorkerThreadsSummary{Threads: uint(len(threads))}
 	for _, t := range threads {
 		switch t.Status() {
@@ -239,14 +253,7 @@ func (t *Thread) Run(ctx context.Context) error {
 // ends first.
 func (t *Thread) sleep(ctx context.Context, d time.Duration, status ThreadStatus) error {
 	t.setStatus(status)
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return sleepCtx(ctx, d)
 }
 
 // allocate asks the manager for a sector until it gets one, waiting
