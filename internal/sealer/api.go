@@ -49,6 +49,11 @@ type Config struct {
 	Chain chain.API
 	// Commit sends the commitment messages; required with Chain.
 	Commit *commit.Manager
+	// Indexer is the sector index that SectorIndexerFind reads and
+	// SubmitPersistedEx and StorageAttachIndex write: a proxy node's
+	// reads its source's and refuses writes. Nil means the index in DB,
+	// with Stores.
+	Indexer *sectors.Indexer
 	// Space measures the stores' free space for StorageList; nil means
 	// sectors.StatFS.
 	Space sectors.DiskSpace
@@ -84,8 +89,11 @@ func NewAPI(cfg Config) (*API, error) {
 	a := &API{
 		miners: cfg.Miners, chain: cfg.Chain, commit: cfg.Commit,
 		states: sectors.NewStates(cfg.DB, cfg.Now), stores: cfg.Stores,
-		index: sectors.NewIndexer(cfg.DB, cfg.Stores, cfg.Now),
+		index: cfg.Indexer,
 		db:    cfg.DB, space: cfg.Space, now: cfg.Now,
+	}
+	if a.index == nil {
+		a.index = sectors.NewIndexer(cfg.DB, cfg.Stores, cfg.Now)
 	}
 	if a.miners == nil {
 		a.miners = func() []config.Miner { return nil }
@@ -299,6 +307,12 @@ func (a *API) SubmitPersisted(ctx context.Context, id abi.SectorID, instance str
 // some are missing; the worker then fails the sector permanently.
 func (a *API) SubmitPersistedEx(ctx context.Context, id abi.SectorID, instance string, isUpgrade bool) (bool, error) {
 	const call = "submit persisted"
+	// A proxy node refuses before it looks the sector up: it has no
+	// state of the source's sectors, and a "not found" would make the
+	// worker abort a sector that is fine.
+	if err := a.index.Writable(); err != nil {
+		return false, fmt.Errorf("%s of %s: %w", call, proofs.SectorName(id), err)
+	}
 	rec, err := a.sector(ctx, call, id)
 	if err != nil {
 		return false, err

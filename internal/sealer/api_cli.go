@@ -97,8 +97,12 @@ func (a *API) StorageList(ctx context.Context) ([]rpc.StoreStatus, error) {
 }
 
 // StorageAttachIndex writes the index entries `util storage attach` found
-// and returns how many it wrote; it stops at the first bad one.
+// and returns how many it wrote; it stops at the first bad one. A proxy
+// node's index is read only: it writes none.
 func (a *API) StorageAttachIndex(ctx context.Context, entries []rpc.SectorIndexEntry) (int, error) {
+	if err := a.index.Writable(); err != nil {
+		return 0, fmt.Errorf("attach %d index entries: %w", len(entries), err)
+	}
 	for i, e := range entries {
 		if err := a.index.Update(ctx, sectors.IndexKind(e.Kind), e.ID, e.Stores); err != nil {
 			return i, fmt.Errorf("index entry %d (sector s-t0%d-%d): %w", i, e.ID.Miner, e.ID.Number, err)

@@ -6,6 +6,12 @@
 // where that is on disk), and the scan of a storage directory that imports
 // the sectors already in it (`util storage attach`).
 //
+// The indexer's entries come from an IndexSource: this node's database
+// (LocalIndex), or on a proxy node (--proxy) the source manager's
+// Venus.SectorIndexerFind (ProxyIndex: read only, cached, with its
+// reachability logged and exported); the client it asks is built by the
+// caller.
+//
 // It does not serve RPC: package sealer translates the worker's calls into
 // calls here and maps ErrSectorNotFound to the 11001 error code. It does
 // not send chain messages or prove anything; what it needs from the chain

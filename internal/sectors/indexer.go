@@ -54,24 +54,52 @@ type SectorPaths struct {
 	CacheDir string
 }
 
+// IndexSource is where the sector indexer's entries come from: the
+// node's own database (LocalIndex), or the source manager of a proxy node
+// (ProxyIndex, --proxy). The Indexer checks kinds before it asks.
+type IndexSource interface {
+	// Find returns where a sector's files of kind are; Found is false,
+	// with empty names, for a sector not indexed.
+	Find(ctx context.Context, kind IndexKind, id abi.SectorID) (rpc.SectorIndexLocation, error)
+	// Update records which store instances hold a sector's files of kind;
+	// an empty name keeps the one recorded. A source this node cannot
+	// write refuses with the error Writable returns.
+	Update(ctx context.Context, kind IndexKind, id abi.SectorID, stores rpc.SectorAccessStores) error
+	// Writable is nil when Update can succeed, else the error (wrapping
+	// ErrIndexReadOnly) it answers, so that a caller can refuse a write
+	// before doing anything else.
+	Writable() error
+	// NotIndexed is the error for a sector Find did not find: it names
+	// the index that was asked and says what to do.
+	NotIndexed(kind IndexKind, id abi.SectorID) error
+}
+
+// ErrIndexReadOnly is wrapped by the errors of writes to a sector index
+// this node cannot write: a proxy node's (--proxy).
+var ErrIndexReadOnly = errors.New("sector index is read only")
+
 // Indexer is the sector indexer: which persist store instances hold each
 // sector's sealed file and cache dir (Venus.SectorIndexerFind,
 // Venus.SubmitPersistedEx, `util storage attach`), and where that is on
-// disk.
+// disk. The entries come from its IndexSource; the paths always from this
+// node's [[Common.PersistStores]], so a proxy node must see the stores
+// under the same names (the same machine or the same mounts).
 type Indexer struct {
-	index  *store.SectorIndex
+	source IndexSource
 	stores *PersistStores
-	now    func() time.Time
 }
 
 // NewIndexer returns the index stored in db. stores resolves store names
 // to paths for Paths; it may be nil where only Find and Update are used.
 // now stamps updates (nil means time.Now).
 func NewIndexer(db *store.DB, stores *PersistStores, now func() time.Time) *Indexer {
-	if now == nil {
-		now = time.Now
-	}
-	return &Indexer{index: db.SectorIndex(), stores: stores, now: now}
+	return NewIndexerFrom(NewLocalIndex(db, LocalIndexOptions{Now: now}), stores)
+}
+
+// NewIndexerFrom returns the indexer whose entries come from source;
+// stores is as for NewIndexer.
+func NewIndexerFrom(source IndexSource, stores *PersistStores) *Indexer {
+	return &Indexer{source: source, stores: stores}
 }
 
 // Find returns where a sector's files of kind are; Found is false, with
@@ -80,29 +108,27 @@ func (ix *Indexer) Find(ctx context.Context, kind IndexKind, id abi.SectorID) (r
 	if _, _, err := kind.dirs(); err != nil {
 		return rpc.SectorIndexLocation{}, err
 	}
-	loc, err := ix.index.Get(ctx, string(kind), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return rpc.SectorIndexLocation{}, nil
-	}
-	if err != nil {
-		return rpc.SectorIndexLocation{}, err
-	}
-	return rpc.SectorIndexLocation{
-		Found:    true,
-		Instance: rpc.SectorAccessStores{SealedFile: loc.SealedStore, CacheDir: loc.CacheStore},
-	}, nil
+	return ix.source.Find(ctx, kind, id)
 }
 
 // Update records which store instances hold a sector's files of kind. An
 // empty name keeps the one recorded for that part, so the sealed file and
-// the cache dir can be indexed separately; both empty is an error.
+// the cache dir can be indexed separately; both empty is an error. A read
+// only index (a proxy node's) refuses with an error wrapping
+// ErrIndexReadOnly.
 func (ix *Indexer) Update(ctx context.Context, kind IndexKind, id abi.SectorID, stores rpc.SectorAccessStores) error {
+	if err := ix.source.Writable(); err != nil {
+		return err
+	}
 	if _, _, err := kind.dirs(); err != nil {
 		return err
 	}
-	return ix.index.Put(ctx, string(kind), id,
-		store.SectorLocation{SealedStore: stores.SealedFile, CacheStore: stores.CacheDir}, ix.now())
+	return ix.source.Update(ctx, kind, id, stores)
 }
+
+// Writable is nil when Update can succeed; else the error, wrapping
+// ErrIndexReadOnly, that Update answers.
+func (ix *Indexer) Writable() error { return ix.source.Writable() }
 
 // Paths returns where a sector's files of kind are on disk, through the
 // index and the [[Common.PersistStores]] paths. A sector not indexed, or
@@ -119,7 +145,7 @@ func (ix *Indexer) Paths(ctx context.Context, kind IndexKind, id abi.SectorID) (
 	}
 	switch {
 	case !loc.Found:
-		return SectorPaths{}, fmt.Errorf("sector %s is not in the %s sector index: attach its store (util storage attach)", name, kind)
+		return SectorPaths{}, ix.source.NotIndexed(kind, id)
 	case loc.Instance.SealedFile == "":
 		return SectorPaths{}, fmt.Errorf("sector %s: the store of its sealed file is not indexed (%s)", name, kind)
 	case loc.Instance.CacheDir == "":

@@ -6,6 +6,7 @@ import (
 
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/rpc"
+	"github.com/damocles-go/damocles/internal/store"
 	"github.com/damocles-go/damocles/internal/store/storetest"
 )
 
@@ -88,5 +89,36 @@ func TestIndexer(t *testing.T) {
 	}
 	if _, err := NewIndexer(db, nil, nil).Paths(ctx, IndexUpgrade, id); err == nil {
 		t.Fatal("Paths without persist stores succeeded")
+	}
+}
+
+func TestLocalIndex(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testLocalIndex(t, e.newDB(t)) })
+	}
+}
+
+func testLocalIndex(t *testing.T, db *store.DB) {
+	ctx := t.Context()
+	local := NewLocalIndex(db, LocalIndexOptions{ProxyOff: true})
+	if empty, err := local.Empty(ctx); err != nil || !empty {
+		t.Fatalf("Empty of a new database = %t, %v; want true", empty, err)
+	}
+	if err := local.Writable(); err != nil {
+		t.Fatalf("the local index is not writable: %v", err)
+	}
+	ix := NewIndexerFrom(local, nil)
+	if err := ix.Update(ctx, IndexUpgrade, sid(1000, 7), rpc.SectorAccessStores{SealedFile: "nfs-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if empty, err := local.Empty(ctx); err != nil || empty {
+		t.Fatalf("Empty with one upgrade entry = %t, %v; want false", empty, err)
+	}
+	// A proxy node's own index (--proxy-sector-indexer-off) says so when
+	// it misses, so that the operator does not look for the sector at
+	// the source.
+	_, err := ix.Paths(ctx, IndexNormal, sid(1000, 7))
+	if err == nil || !strings.Contains(err.Error(), "s-t01000-7 is not in the local sector index (--proxy-sector-indexer-off)") {
+		t.Fatalf("Paths of a sector not in the local index of a proxy = %v", err)
 	}
 }
