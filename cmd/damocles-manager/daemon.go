@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/damocles-go/damocles/internal/chain"
@@ -101,8 +102,8 @@ var daemonRunCmd = &cli.Command{
 		&cli.StringFlag{Name: "conf-dir", Usage: "read sector-manager.cfg and ext-prover.cfg from this directory instead of the home"},
 		&cli.BoolFlag{Name: "poster", Usage: "run the WindowPoSt module"},
 		&cli.BoolFlag{Name: "miner", Usage: "run the WinningPoSt (block production) module"},
-		&cli.StringFlag{Name: "proxy", Usage: "take sector locations from the manager at `IP:PORT` (read only)"},
-		&cli.BoolFlag{Name: "proxy-sector-indexer-off", Usage: "with --proxy: keep using the local sector indexer"},
+		&cli.StringFlag{Name: "proxy", Usage: proxyFlagUsage},
+		&cli.BoolFlag{Name: "proxy-sector-indexer-off", Usage: proxyIndexerOffUsage},
 		&cli.BoolFlag{Name: "ext-prover", Usage: "prove through the external processors of ext-prover.cfg"},
 		&cli.BoolFlag{Name: "worker-prover", Usage: "prove WindowPoSt through jobs that damocles-workers claim"},
 	},
@@ -118,10 +119,16 @@ func checkModuleFlags(c *cli.Context) error {
 	if c.Bool("proxy-sector-indexer-off") && !c.IsSet("proxy") {
 		return errors.New("--proxy-sector-indexer-off only makes sense with --proxy")
 	}
-	for _, name := range []string{"miner", "proxy", "worker-prover"} {
-		if c.IsSet(name) {
-			return fmt.Errorf("--%s: module not implemented yet in this build", name)
+	if c.Bool("worker-prover") && !c.Bool("poster") {
+		return errors.New("--worker-prover needs --poster: the worker-prover computes the poster's WindowPoSt proofs (daemon run --poster --worker-prover)")
+	}
+	if c.IsSet("proxy") {
+		if err := checkProxyFlag(c.String("proxy"), c.String("listen")); err != nil {
+			return err
 		}
+	}
+	if c.IsSet("miner") {
+		return errors.New("--miner: module not implemented yet in this build")
 	}
 	return nil
 }
@@ -162,7 +169,7 @@ func runDaemon(c *cli.Context) error {
 	// sealer reads its [[Miners]] on each allocation.
 	var running atomic.Pointer[config.Manager]
 	running.Store(cfg)
-	sealing, err := newSealing(ctx, cfg, db, func() []config.Miner { return running.Load().Miners })
+	sealing, err := newSealing(ctx, cfg, db, func() []config.Miner { return running.Load().Miners }, proxyOptionsOf(c))
 	if err != nil {
 		return err
 	}
@@ -176,18 +183,28 @@ func runDaemon(c *cli.Context) error {
 		API:            sealing.api,
 		ProvingAPI:     poster.NewProvingAPI(poster.NewChecker(sealing.indexer, engine), proving),
 	}
-	srv, err := rpc.NewServer(api, rpc.ServerConfig{Secret: secret, TrustedNetworks: trusted})
-	if err != nil {
+	registry := rpc.NewRegistry()
+	if err := sealing.registerMetrics(registry); err != nil {
 		return err
 	}
 	wdpost, err := newPoster(ctx, c, h, cfg, posterDeps{
-		db: db, sealing: sealing, engine: engine, registry: srv.Registry(),
+		db: db, sealing: sealing, engine: engine, registry: registry,
 		miners: func() []config.Miner { return running.Load().Miners }, proving: proving,
 	})
 	if err != nil {
 		return err
 	}
 	defer wdpost.close()
+	apis := []rpc.API{{Namespace: rpc.Namespace, Impl: api, Proxy: &rpc.VenusStruct{}}}
+	if wdpost.jobs != nil {
+		// Without --worker-prover the WdPoSt methods stay "method not
+		// found", which workers read as "enable the worker-prover".
+		apis = append(apis, rpc.WdPoStAPI(wdpost.jobs))
+	}
+	srv, err := rpc.NewAPIServer(rpc.ServerConfig{Secret: secret, TrustedNetworks: trusted, Registry: registry}, apis...)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.String("listen"), err)
@@ -241,7 +258,8 @@ type venusAPI struct {
 }
 
 // sealing is the sealing side of the daemon: the chain connection, when
-// [Common.API] Chain names one, the commit manager over it and the sealer
+// [Common.API] Chain names one, the commit manager over it, the sector
+// indexer (a proxy node's reads its source's: --proxy) and the sealer
 // API. Without a chain the API still serves what needs none, and answers
 // sealer.ErrNoChain to the rest.
 type sealing struct {
@@ -249,7 +267,9 @@ type sealing struct {
 	commit  *commit.Manager
 	node    chain.API // nil without [Common.API] Chain
 	indexer *sectors.Indexer
-	close   func()
+	// registerMetrics registers the indexer's metrics (a proxy's).
+	registerMetrics func(prometheus.Registerer) error
+	close           func()
 }
 
 // blockDelay is the chain's time between epochs, how often the commitment
@@ -264,29 +284,35 @@ func blockDelay(ctx context.Context, node chain.API) time.Duration {
 	return time.Duration(params.BlockDelaySecs) * time.Second
 }
 
-func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners func() []config.Miner) (*sealing, error) {
+func newSealing(ctx context.Context, cfg *config.Manager, db *store.DB, miners func() []config.Miner, proxy proxyOptions) (*sealing, error) {
 	stores, err := sectors.NewPersistStores(cfg.Common.PersistStores, db, sectors.PersistStoresOptions{})
 	if err != nil {
 		return nil, err
 	}
-	s := &sealing{close: func() {}, indexer: sectors.NewIndexer(db, stores, nil)}
+	index, err := newNodeIndex(ctx, proxy, db, stores)
+	if err != nil {
+		return nil, err
+	}
+	s := &sealing{close: index.close, indexer: index.indexer, registerMetrics: index.registerMetrics}
 	var node chain.API
 	if addr := cfg.Common.API.Chain; addr != "" {
 		var closer func()
 		node, closer, err = chain.NewClient(ctx, addr, cfg.Common.API.Token)
 		if err != nil {
+			index.close()
 			return nil, fmt.Errorf("[Common.API] Chain: %w", err)
 		}
-		s.close, s.node = closer, node
+		s.close = func() { closer(); index.close() }
+		s.node = node
 		if s.commit, err = commit.New(commit.Config{Miners: cfg.Miners, DB: db, Chain: node, PollInterval: blockDelay(ctx, node)}); err != nil {
-			closer()
+			s.close()
 			return nil, err
 		}
 		log.Infow("chain node connected", "addr", addr)
 	} else {
 		log.Warnw("no chain node configured: workers cannot allocate, pre-commit nor prove sectors; set [Common.API] Chain")
 	}
-	s.api, err = sealer.NewAPI(sealer.Config{Miners: miners, DB: db, Stores: stores, Chain: node, Commit: s.commit})
+	s.api, err = sealer.NewAPI(sealer.Config{Miners: miners, DB: db, Stores: stores, Indexer: s.indexer, Chain: node, Commit: s.commit})
 	if err != nil {
 		s.close()
 		return nil, err

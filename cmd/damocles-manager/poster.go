@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sync"
 	"time"
 
@@ -37,9 +38,11 @@ type posterDeps struct {
 }
 
 // posterModule is the daemon's WindowPoSt side: run is nil without
-// --poster; close stops the ext-prover processors.
+// --poster; jobs, the WdPoSt job API, is nil without --worker-prover;
+// close stops the ext-prover processors.
 type posterModule struct {
 	run   func(ctx context.Context)
+	jobs  *prover.Worker
 	close func()
 }
 
@@ -60,6 +63,16 @@ func newPoster(ctx context.Context, c *cli.Context, h home.Home, cfg *config.Man
 			}
 		}
 		pr = ext
+	}
+	if c.Bool("worker-prover") {
+		w, err := prover.NewWorker(prover.WorkerConfig{
+			DB: d.db, Finder: d.sealing.indexer, Engine: d.engine, Registry: d.registry,
+			Settings: func() config.WorkerProver { return d.proving().WorkerProver },
+		})
+		if err != nil {
+			return nil, err
+		}
+		m.jobs, pr = w, w
 	}
 	if !c.Bool("poster") {
 		if c.Bool("ext-prover") {
@@ -92,6 +105,7 @@ func newPoster(ctx context.Context, c *cli.Context, h home.Home, cfg *config.Man
 		Proving:    d.proving,
 		Registry:   d.registry,
 		BlockDelay: blockDelay(ctx, d.sealing.node),
+		Holder:     leaseHolder(h),
 	})
 	if err != nil {
 		m.close()
@@ -99,6 +113,9 @@ func newPoster(ctx context.Context, c *cli.Context, h home.Home, cfg *config.Man
 	}
 	m.run = func(ctx context.Context) {
 		var wg sync.WaitGroup
+		if m.jobs != nil {
+			wg.Go(func() { m.jobs.Run(ctx) })
+		}
 		wg.Go(func() {
 			if err := events.Run(ctx); err != nil && ctx.Err() == nil {
 				log.Errorw("chain head events stopped: WindowPoSt stops until a restart", "err", err)
@@ -135,4 +152,15 @@ func startExtProver(ctx context.Context, h home.Home, fallback prover.Prover) (*
 		}
 	}
 	return prover.NewExt(ctx, cfg, self, fallback)
+}
+
+// leaseHolder names this manager in the WindowPoSt leadership leases: its
+// host and home directory, so two managers differ and a restarted one
+// gets its lease back at once.
+func leaseHolder(h home.Home) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return host + ":" + h.Dir
 }

@@ -121,6 +121,7 @@ var utilWorkerCmd = &cli.Command{
 				return tw.Flush()
 			},
 		},
+		utilWorkerWdPoStCmd,
 	},
 }
 

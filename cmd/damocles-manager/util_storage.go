@@ -97,6 +97,11 @@ var utilStorageAttachCmd = &cli.Command{
 			return err
 		}
 		defer closer()
+		// An empty batch writes nothing, but a daemon whose index is read
+		// only (a proxy node) refuses it: say so before scanning the store.
+		if _, err := api.StorageAttachIndex(c.Context, nil); err != nil {
+			return fmt.Errorf("the daemon cannot index this store: %w", err)
+		}
 		opts := sectors.AttachOptions{
 			Name: c.String("name"), Path: c.Args().First(), Strict: c.Bool("strict"), ReadOnly: c.Bool("read-only"),
 			AllowSplitted: c.Bool("allow-splitted"), Pattern: c.String("pattern"), Verbose: c.Bool("verbose"),
