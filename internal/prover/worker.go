@@ -161,7 +161,12 @@ func (w *Worker) GenerateWindowPoSt(ctx context.Context, task WindowPoStTask) ([
 	poll := time.NewTicker(w.cfg.PollInterval)
 	defer poll.Stop()
 	for {
-		stored, err := w.jobs.Get(ctx, id)
+		// The status leaves the input out: a job of thousands of sectors
+		// is read every PollInterval while it runs.
+		stored, err := w.jobs.Status(ctx, id)
+		if err == nil && stored.State == store.WdPoStFinished && stored.ErrorReason == "" {
+			stored, err = w.jobs.Get(ctx, id) // with its output
+		}
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			log.Warnw("wdpost job was removed while the poster waits for it: queueing it again", logw...)

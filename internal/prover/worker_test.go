@@ -19,6 +19,7 @@ import (
 	"github.com/damocles-go/damocles/internal/prover"
 	"github.com/damocles-go/damocles/internal/rpc"
 	"github.com/damocles-go/damocles/internal/sectors"
+	"github.com/damocles-go/damocles/internal/store"
 	"github.com/damocles-go/damocles/internal/store/storetest"
 )
 
@@ -37,7 +38,7 @@ func (oneStore) Find(_ context.Context, kind sectors.IndexKind, _ abi.SectorID) 
 
 // workerSetup is a worker prover over real sealed sectors and SQLite.
 type workerSetup struct {
-	t        *testing.T
+	t        testing.TB
 	prover   *prover.Worker
 	task     prover.WindowPoStTask
 	root     string
@@ -45,7 +46,7 @@ type workerSetup struct {
 	engine   proofs.DevEngine
 }
 
-func newWorkerSetup(t *testing.T, pollInterval time.Duration) *workerSetup {
+func newWorkerSetup(t testing.TB, pollInterval time.Duration) *workerSetup {
 	t.Helper()
 	d := devnettest.New(t, 5)
 	s := &workerSetup{t: t, root: t.TempDir()}
@@ -56,7 +57,7 @@ func newWorkerSetup(t *testing.T, pollInterval time.Duration) *workerSetup {
 	}
 	s.settings.Store(&config.WorkerProver{JobMaxTry: 2, HeartbeatTimeout: config.Duration(time.Second), JobLifetime: config.Duration(time.Hour)})
 	w, err := prover.NewWorker(prover.WorkerConfig{
-		DB: storetest.NewSQLite(t), Finder: oneStore{}, Engine: &s.engine,
+		DB: storetest.New(t, store.DriverSQLite), Finder: oneStore{}, Engine: &s.engine,
 		Settings:     func() config.WorkerProver { return *s.settings.Load() },
 		PollInterval: pollInterval, SweepInterval: 50 * time.Millisecond,
 	})
@@ -174,7 +175,7 @@ func (s *workerSetup) wantProof(r result) {
 	}
 }
 
-func receive(t *testing.T, ch <-chan result, within time.Duration) result {
+func receive(t testing.TB, ch <-chan result, within time.Duration) result {
 	t.Helper()
 	select {
 	case r := <-ch:
@@ -185,7 +186,7 @@ func receive(t *testing.T, ch <-chan result, within time.Duration) result {
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -346,4 +347,34 @@ func TestWorkerProverAttemptTimeoutKeepsJob(t *testing.T) {
 	if len(all.Jobs) != 1 {
 		t.Fatalf("%d jobs; want the one job of both attempts", len(all.Jobs))
 	}
+}
+
+// BenchmarkWorkerProverFailover measures how long a job whose worker died
+// takes to run on another worker: from the dead worker's last heartbeat
+// (its allocation) to the other worker's allocation, with HeartbeatTimeout
+// 1s, the sweep every 50ms and the live worker asking every 10ms. The
+// floor is HeartbeatTimeout; heartbeats are stored to the second, which
+// adds up to one more.
+func BenchmarkWorkerProverFailover(b *testing.B) {
+	s := newWorkerSetup(b, time.Hour)
+	s.runSweeps()
+	ctx := testCtx(b)
+	var total time.Duration
+	for i := range b.N {
+		s.task.DeadlineOpen = abi.ChainEpoch(10_000 + i) // a new job each round
+		s.task.Randomness = bytes.Repeat([]byte{byte(i)}, 32)
+		res := s.generate(ctx)
+		dead := s.allocate(ctx, "worker-dead")
+		died := time.Now()
+		job := s.allocate(ctx, "worker-alive")
+		total += time.Since(died)
+		if job.Id != dead.Id {
+			b.Fatalf("the live worker got job %s; want %s", job.Id, dead.Id)
+		}
+		s.finish(ctx, job.Id, s.prove(ctx, job), "")
+		if r := receive(b, res, 10*time.Second); r.err != nil {
+			b.Fatal(r.err)
+		}
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/failover")
 }

@@ -159,6 +159,19 @@ func (r *WdPoStJobs) Get(ctx context.Context, id string) (WdPoStJob, error) {
 	return j, nil
 }
 
+// Status returns the job id without its Input and Output (nil), for
+// callers that poll a job's state; an unknown id wraps ErrNotFound.
+func (r *WdPoStJobs) Status(ctx context.Context, id string) (WdPoStJob, error) {
+	j, err := scanWdPoStJob(r.db.queryRow(ctx, `SELECT `+wdpostJobBriefColumns+` FROM wdpost_jobs WHERE id = ?`, id), false)
+	if errors.Is(err, sql.ErrNoRows) {
+		return WdPoStJob{}, fmt.Errorf("wdpost job status: %w", jobNotFoundError{id})
+	}
+	if err != nil {
+		return WdPoStJob{}, fmt.Errorf("wdpost job status of '%s': %w", id, err)
+	}
+	return j, nil
+}
+
 func (r *WdPoStJobs) get(ctx context.Context, id string) (WdPoStJob, error) {
 	j, err := scanWdPoStJob(r.db.queryRow(ctx, `SELECT `+wdpostJobColumns+` FROM wdpost_jobs WHERE id = ?`, id), true)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -92,6 +92,9 @@ func exerciseWdPoStJobs(t *testing.T, newDB func(t *testing.T) *store.DB) {
 		}
 		wantJob(t, jobs, want)
 
+		if _, err := jobs.Status(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Status of a missing job = %v; want ErrNotFound", err)
+		}
 		_, err = jobs.Get(ctx, "missing")
 		if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "job 'missing' does not exist") {
 			t.Fatalf("Get of a missing job = %v; want ErrNotFound saying job 'missing' does not exist", err)
@@ -709,6 +712,9 @@ func wantJob(t *testing.T, jobs *store.WdPoStJobs, want store.WdPoStJob) {
 	t.Helper()
 	if got := getJob(t, jobs, want.ID); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Get(%s) =\n\t%+v\nwant\n\t%+v", want.ID, got, want)
+	}
+	if got, err := jobs.Status(testContext(t), want.ID); err != nil || !reflect.DeepEqual(got, brief(want)) {
+		t.Fatalf("Status(%s) =\n\t%+v, %v\nwant\n\t%+v", want.ID, got, err, brief(want))
 	}
 }
 
