@@ -54,10 +54,15 @@ func newPoStScenario(t *testing.T, n int, o sealOpts) *postScenario {
 	t.Helper()
 	o.threads = max(o.threads, 2)
 	o.maxNumber = n
-	o.managerArgs = append([]string{"--poster"}, o.managerArgs...)
+	if !o.noPoster {
+		o.managerArgs = append([]string{"--poster"}, o.managerArgs...)
+	}
 	o.extraMiner = postConfig + o.extraMiner
 	s := &postScenario{sealScenario: newSealScenario(t, o), n: n}
 	s.api = s.d.client(t, "")
+	if o.beforeSealing != nil {
+		o.beforeSealing(t, s.sealScenario)
+	}
 	s.worker = s.startWorker(t)
 	s.waitActivated(t, context.Background(), uint64(n), 4*time.Minute, s.worker, s.manager)
 	_ = s.worker.cmd.Process.Signal(syscall.SIGTERM)

@@ -47,12 +47,22 @@ type sealOpts struct {
 	devnetArgs, managerArgs []string
 	// prepare, when set, runs on the manager's home before it starts.
 	prepare func(t *testing.T, home string)
+	// noPoster keeps --poster off the manager of a PoSt scenario (a
+	// source node whose sectors a proxy node proves).
+	noPoster bool
+	// blockTime is the devnet's; 0 means 100ms.
+	blockTime time.Duration
+	// beforeSealing, when set, runs once the manager serves, before the
+	// sealing worker starts (to start the wdpost workers that must prove
+	// the first deadlines).
+	beforeSealing func(t *testing.T, s *sealScenario)
 }
 
 // sealScenario is a running devnet and manager, with a worker config ready
 // to start.
 type sealScenario struct {
 	d          *devnetProc
+	root       string
 	h, url     string
 	persist    string
 	threads    []string
@@ -64,8 +74,11 @@ type sealScenario struct {
 func newSealScenario(t *testing.T, o sealOpts) *sealScenario {
 	t.Helper()
 	root := t.TempDir()
-	d := startDevnet(t, filepath.Join(root, "devnet"), 100*time.Millisecond, append([]string{"--miner", "t01000:2KiB"}, o.devnetArgs...)...)
-	s := &sealScenario{d: d, persist: filepath.Join(root, "persist")}
+	if o.blockTime == 0 {
+		o.blockTime = 100 * time.Millisecond
+	}
+	d := startDevnet(t, filepath.Join(root, "devnet"), o.blockTime, append([]string{"--miner", "t01000:2KiB"}, o.devnetArgs...)...)
+	s := &sealScenario{d: d, root: root, persist: filepath.Join(root, "persist")}
 
 	s.h = managerHome(t)
 	setConfig(t, s.h, "Common.API", fmt.Sprintf("Chain = %q", d.api), fmt.Sprintf("Token = %q", d.token), `ChainEventInterval = "200ms"`)
