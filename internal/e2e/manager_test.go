@@ -196,8 +196,12 @@ func TestManagerRefusesBadConfigAndFlags(t *testing.T) {
 		t.Fatalf("--poster without a chain: err=%v stderr=%s", err, errOut)
 	}
 	_, errOut, err = runCmd(t, "damocles-manager", "--home", h, "daemon", "run", "--listen", "127.0.0.1:0", "--worker-prover")
+	if err == nil || !strings.Contains(errOut, "--worker-prover needs --poster") {
+		t.Fatalf("--worker-prover without --poster: err=%v stderr=%s", err, errOut)
+	}
+	_, errOut, err = runCmd(t, "damocles-manager", "--home", h, "daemon", "run", "--listen", "127.0.0.1:0", "--miner")
 	if err == nil || !strings.Contains(errOut, "not implemented yet") {
-		t.Fatalf("--worker-prover: err=%v stderr=%s", err, errOut)
+		t.Fatalf("--miner: err=%v stderr=%s", err, errOut)
 	}
 
 	setConfig(t, h, "Common.API", `ChainEventInterval = "soon"`)
