@@ -93,8 +93,12 @@ func (b WdPoStJobBrief) MarshalJSON() ([]byte, error) {
 	type plain WdPoStJobBrief
 	p := plain(b)
 	p.Input = WdPoStInput{MinerId: b.Input.MinerId}
-	p.Output = &WindowPoStOutput{}
-	return json.Marshal(p)
+	// damocles's empty output, both lists null (the worker's output type
+	// would write them as []).
+	return json.Marshal(struct {
+		plain
+		Output json.RawMessage
+	}{p, json.RawMessage(`{"proofs":null,"faults":null}`)})
 }
 
 // DisplayState is the State column of `util worker wdpost list` (§3.2).
