@@ -378,3 +378,29 @@ func BenchmarkWorkerProverFailover(b *testing.B) {
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/failover")
 }
+
+// Jobs created longer than JobLifetime ago are deleted by the sweeps.
+func TestWorkerProverDeletesJobsPastTheirLifetime(t *testing.T) {
+	s := newWorkerSetup(t, time.Hour)
+	ctx := testCtx(t)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	receive(t, s.generate(short), 10*time.Second)
+	if all, err := s.prover.WdPoStAllJobs(ctx); err != nil || len(all.Jobs) != 1 {
+		t.Fatalf("jobs = %+v, %v; want the one job queued", all, err)
+	}
+	s.settings.Store(&config.WorkerProver{JobMaxTry: 2, HeartbeatTimeout: config.Duration(time.Second), JobLifetime: config.Duration(time.Nanosecond)})
+	time.Sleep(time.Second) // jobs are stamped to the second
+	s.runSweeps()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, err := s.prover.WdPoStAllJobs(ctx)
+		if err == nil && len(all.Jobs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jobs = %+v, %v; want none left past JobLifetime", all, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
