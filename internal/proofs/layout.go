@@ -7,10 +7,14 @@ import (
 	"github.com/filecoin-project/go-state-types/abi"
 )
 
-// Directory names of a store, as in Filecoin and damocles (PROTOCOLS §6).
+// Directory names of a store, as in Filecoin and damocles (PROTOCOLS §6):
+// a sealed sector's replica and cache dir, and those of a snap-upgraded
+// sector.
 const (
-	SealedDirName = "sealed"
-	CacheDirName  = "cache"
+	SealedDirName      = "sealed"
+	CacheDirName       = "cache"
+	UpdateDirName      = "update"
+	UpdateCacheDirName = "update-cache"
 )
 
 // Cache file names shared by every sector size.

@@ -277,7 +277,7 @@ func (w *Worker) jobInput(ctx context.Context, task WindowPoStTask) (rpc.WdPoStI
 		// The checker located the files through the same index: an
 		// upgraded sector's replica is in update/.
 		kind := sectors.IndexNormal
-		if filepath.Base(filepath.Dir(s.SealedPath)) == sectors.UpdateDirName {
+		if filepath.Base(filepath.Dir(s.SealedPath)) == proofs.UpdateDirName {
 			kind = sectors.IndexUpgrade
 		}
 		loc, err := w.cfg.Finder.Find(ctx, kind, id)

@@ -319,7 +319,7 @@ func (a *API) SubmitPersistedEx(ctx context.Context, id abi.SectorID, instance s
 	}
 	kind, sealedDir, cacheDir := sectors.IndexNormal, proofs.SealedDirName, proofs.CacheDirName
 	if isUpgrade {
-		kind, sealedDir, cacheDir = sectors.IndexUpgrade, sectors.UpdateDirName, sectors.UpdateCacheDirName
+		kind, sealedDir, cacheDir = sectors.IndexUpgrade, proofs.UpdateDirName, proofs.UpdateCacheDirName
 	}
 	name := proofs.SectorName(id)
 	sealedPath, err := a.stores.Resolve(instance, filepath.Join(sealedDir, name))

@@ -331,8 +331,8 @@ func TestAttachUpgrade(t *testing.T) {
 	sealed, root := t.TempDir(), t.TempDir()
 	id := sid(1000, 3)
 	sealInto(t, sealed, id)
-	copyTree(t, filepath.Join(sealed, proofs.SealedDirName), filepath.Join(root, UpdateDirName))
-	copyTree(t, filepath.Join(sealed, proofs.CacheDirName), filepath.Join(root, UpdateCacheDirName))
+	copyTree(t, filepath.Join(sealed, proofs.SealedDirName), filepath.Join(root, proofs.UpdateDirName))
+	copyTree(t, filepath.Join(sealed, proofs.CacheDirName), filepath.Join(root, proofs.UpdateCacheDirName))
 	ix := NewIndexer(storetest.NewSQLite(t), nil, nil)
 	wantCounts(t, mustAttach(t, AttachOptions{Name: "snap", Path: root}, ix, nil), 1, 0)
 	if loc, err := ix.Find(t.Context(), IndexUpgrade, id); err != nil || loc.Instance != (rpc.SectorAccessStores{SealedFile: "snap", CacheDir: "snap"}) {

@@ -28,12 +28,6 @@ const (
 	IndexUpgrade IndexKind = "upgrade"
 )
 
-// Directories of a store that hold snap-upgraded sectors (PROTOCOLS §6).
-const (
-	UpdateDirName      = "update"
-	UpdateCacheDirName = "update-cache"
-)
-
 // dirs returns the directories, relative to a store's root, that hold the
 // replica files and the cache dirs of kind.
 func (k IndexKind) dirs() (sealed, cache string, err error) {
@@ -41,7 +35,7 @@ func (k IndexKind) dirs() (sealed, cache string, err error) {
 	case IndexNormal:
 		return proofs.SealedDirName, proofs.CacheDirName, nil
 	case IndexUpgrade:
-		return UpdateDirName, UpdateCacheDirName, nil
+		return proofs.UpdateDirName, proofs.UpdateCacheDirName, nil
 	}
 	return "", "", fmt.Errorf("unknown sector index kind %q (want %q or %q)", k, IndexNormal, IndexUpgrade)
 }

@@ -35,12 +35,6 @@ const (
 	wdpostCallTimeout = time.Minute
 )
 
-// Update (snap-upgraded) sectors' directories in a persist store (§6).
-const (
-	updateDirName      = "update"
-	updateCacheDirName = "update-cache"
-)
-
 // WdPoStAPI is the part of the manager's WorkerWdPoSt API a wdpost thread
 // calls (PROTOCOLS-damocles.md §2.3); *rpc.WorkerWdPoStStruct is one.
 type WdPoStAPI interface {
@@ -384,7 +378,7 @@ func (t *WdPoStThread) task(in rpc.WdPoStInput) (stage.PoStTask, error) {
 		id := abi.SectorID{Miner: in.MinerId, Number: s.SectorId}
 		sealedDir, cacheDir := proofs.SealedDirName, proofs.CacheDirName
 		if s.Upgrade {
-			sealedDir, cacheDir = updateDirName, updateCacheDirName
+			sealedDir, cacheDir = proofs.UpdateDirName, proofs.UpdateCacheDirName
 		}
 		sealedRoot, err := t.store(s.Accesses.SealedFile, id, "sealed file")
 		if err != nil {

@@ -32,7 +32,7 @@ import (
 func TestWdPoStThreadProvesJob(t *testing.T) {
 	r := newWdPoStRig(t)
 	sectors := sealInStore(t, testWdPoStMiner, "store-a", r.storeA, 1, 2)
-	upgraded := sealForPoSt(t, testWdPoStMiner, 3, r.storeA, updateDirName, r.storeB, updateCacheDirName)
+	upgraded := sealForPoSt(t, testWdPoStMiner, 3, r.storeA, proofs.UpdateDirName, r.storeB, proofs.UpdateCacheDirName)
 	upgraded.Upgrade = true
 	upgraded.Accesses = rpc.SectorAccessStores{SealedFile: "store-a", CacheDir: "store-b"}
 	in := postInput(testWdPoStMiner, append(sectors, upgraded)...)
