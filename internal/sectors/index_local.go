@@ -2,7 +2,6 @@ package sectors
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -29,7 +28,6 @@ type LocalIndexOptions struct {
 // sector_index): every manager's, unless it is a proxy node that reads its
 // source's (ProxyIndex).
 type LocalIndex struct {
-	db       *store.DB
 	index    *store.SectorIndex
 	now      func() time.Time
 	proxyOff bool
@@ -40,7 +38,7 @@ func NewLocalIndex(db *store.DB, opts LocalIndexOptions) *LocalIndex {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &LocalIndex{db: db, index: db.SectorIndex(), now: opts.Now, proxyOff: opts.ProxyOff}
+	return &LocalIndex{index: db.SectorIndex(), now: opts.Now, proxyOff: opts.ProxyOff}
 }
 
 // Find returns where a sector's files of kind are; Found is false, with
@@ -81,16 +79,5 @@ func (l *LocalIndex) NotIndexed(kind IndexKind, id abi.SectorID) error {
 
 // Empty tells whether the index has no entry at all, of any kind.
 func (l *LocalIndex) Empty(ctx context.Context) (bool, error) {
-	// The store has no count of the index yet; this is the portable
-	// query through its escape hatch (no placeholders, so every dialect
-	// takes it).
-	var one int
-	err := l.db.SQL().QueryRowContext(ctx, "SELECT 1 FROM sector_index LIMIT 1").Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("count the local sector index: %w", err)
-	}
-	return false, nil
+	return l.index.Empty(ctx)
 }

@@ -67,6 +67,19 @@ func (r *SectorIndex) Get(ctx context.Context, kind string, id abi.SectorID) (Se
 	return loc, nil
 }
 
+// Empty tells whether the index holds no entry at all, of any kind.
+func (r *SectorIndex) Empty(ctx context.Context) (bool, error) {
+	var one int
+	err := r.db.queryRow(ctx, `SELECT 1 FROM sector_index LIMIT 1`).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the sector index: %w", err)
+	}
+	return false, nil
+}
+
 // Put records where the sector's files of kind are. A part whose name is
 // empty keeps the name stored for it, if any; a location with both names
 // empty is refused, as it would index nothing.

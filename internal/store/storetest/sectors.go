@@ -460,6 +460,20 @@ func exerciseSectorIndex(t *testing.T, newDB func(t *testing.T) *store.DB) {
 		}
 	})
 
+	t.Run("Empty", func(t *testing.T) {
+		ctx := testContext(t)
+		index := newDB(t).SectorIndex()
+		if empty, err := index.Empty(ctx); err != nil || !empty {
+			t.Fatalf("Empty of a new index = %v, %v; want true", empty, err)
+		}
+		if err := index.Put(ctx, "upgrade", sid(1000, 1), store.SectorLocation{CacheStore: "nfs-1"}, testTime); err != nil {
+			t.Fatal(err)
+		}
+		if empty, err := index.Empty(ctx); err != nil || empty {
+			t.Fatalf("Empty with one entry = %v, %v; want false", empty, err)
+		}
+	})
+
 	t.Run("PutGet", func(t *testing.T) {
 		ctx := testContext(t)
 		index := newDB(t).SectorIndex()
