@@ -124,9 +124,14 @@ func JobID(input rpc.WdPoStInput) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encode WindowPoSt job input: %w", err)
 	}
+	return jobIDOf(b), nil
+}
+
+// jobIDOf is the id of the job whose input encodes to raw.
+func jobIDOf(raw []byte) string {
 	var sum [8]byte
-	binary.LittleEndian.PutUint64(sum[:], xxhash.Sum64(b))
-	return base58.Encode(sum[:]), nil
+	binary.LittleEndian.PutUint64(sum[:], xxhash.Sum64(raw))
+	return base58.Encode(sum[:])
 }
 
 // GenerateWindowPoSt queues task as a job (or finds the job already
@@ -138,14 +143,11 @@ func (w *Worker) GenerateWindowPoSt(ctx context.Context, task WindowPoStTask) ([
 	if err != nil {
 		return nil, nil, err
 	}
-	id, err := JobID(input)
-	if err != nil {
-		return nil, nil, err
-	}
 	raw, err := json.Marshal(input)
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode WindowPoSt job input: %w", err)
 	}
+	id := jobIDOf(raw)
 	job := store.WdPoStJob{
 		ID: id, Miner: task.Miner, DeadlineIndex: task.DeadlineIndex, DeadlineOpen: task.DeadlineOpen,
 		Partitions: task.Partitions, ProofType: input.ProofType, Sectors: uint32(len(input.Sectors)), Input: raw,
