@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/damocles-go/damocles/internal/config"
 	"github.com/damocles-go/damocles/internal/devnet/devnettest"
@@ -127,6 +128,9 @@ func TestPosterExtProverSurvivesAChildCrash(t *testing.T) {
 // and the deadline is proven.
 func TestPosterExtProverSurvivesAHungChild(t *testing.T) {
 	h := newHarness(t, devnettest.Options{})
+	// The killed processor's restart (a -race test binary) must fit in
+	// what the window leaves; at 20ms epochs a loaded CI machine did not.
+	h.blockTime = 60 * time.Millisecond
 	h.seal(2)
 	markers := t.TempDir()
 	h.useExtProver(testProcessor(t, "a", markers, 1, hangEnv))

@@ -45,6 +45,17 @@ type harness struct {
 	prover  prover.Prover
 	// notifier streams head changes to the poster; nil means the node.
 	notifier chain.HeadNotifier
+	// blockTime is the pace of the walks and the poster's block delay;
+	// 0 means paceInterval.
+	blockTime time.Duration
+}
+
+// epoch is the harness's block time.
+func (h *harness) epoch() time.Duration {
+	if h.blockTime > 0 {
+		return h.blockTime
+	}
+	return paceInterval
 }
 
 func newHarness(t testing.TB, opts devnettest.Options) *harness {
@@ -111,7 +122,7 @@ func (h *harness) start(mods ...func(*poster.Config)) *runningPoster {
 	if h.notifier != nil {
 		notifier = h.notifier
 	}
-	events := chain.NewHeadEvents(notifier, chain.HeadEventsConfig{PollInterval: paceInterval})
+	events := chain.NewHeadEvents(notifier, chain.HeadEventsConfig{PollInterval: h.epoch()})
 	cfg := poster.Config{
 		Chain:         h.d.Node,
 		Events:        events,
@@ -123,7 +134,7 @@ func (h *harness) start(mods ...func(*poster.Config)) *runningPoster {
 		Proving:       func() config.Proving { return h.proving },
 		Registry:      reg,
 		RetryInterval: 50 * time.Millisecond,
-		BlockDelay:    paceInterval,
+		BlockDelay:    h.epoch(),
 	}
 	for _, mod := range mods {
 		mod(&cfg)
@@ -148,7 +159,7 @@ func (h *harness) start(mods ...func(*poster.Config)) *runningPoster {
 
 func (h *harness) height() abi.ChainEpoch { return h.d.Chain.Head().Height }
 
-// pace mines one epoch every paceInterval up to epoch to, stopping early
+// pace mines one epoch every block time up to epoch to, stopping early
 // when until (if not nil) holds.
 func (h *harness) pace(to abi.ChainEpoch, until func() bool) {
 	h.t.Helper()
@@ -156,7 +167,7 @@ func (h *harness) pace(to abi.ChainEpoch, until func() bool) {
 		if until != nil && until() {
 			return
 		}
-		time.Sleep(paceInterval)
+		time.Sleep(h.epoch())
 		h.d.Advance(1)
 	}
 }
